@@ -1,0 +1,290 @@
+//! Typed errors of the store. No error text ever carries a database password.
+
+use std::time::Duration;
+
+use sea_orm::DbErr;
+
+/// What can go wrong in the configuration store.
+///
+/// Every variant says what failed and, where there is one, on which key. Texts taken from
+/// the database driver are scrubbed of the connection URL and its password first.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The database could not be reached or opened.
+    #[error("cannot open the configuration database {url}: {message}")]
+    Connect {
+        /// The URL with its password replaced by `***`.
+        url: String,
+        /// The driver's explanation, scrubbed of secrets.
+        message: String,
+    },
+    /// The database stayed locked by another writer for longer than the busy timeout.
+    #[error(
+        "the configuration database stayed locked for more than {busy_timeout:?} while {operation}{}; \
+         another process holds a long write transaction — retry, or raise the busy timeout",
+        key_suffix(key)
+    )]
+    Locked {
+        /// What the store was doing.
+        operation: &'static str,
+        /// The key involved, if any.
+        key: Option<String>,
+        /// The configured busy timeout.
+        busy_timeout: Duration,
+    },
+    /// A database error other than a lock timeout (connection lost, disk full, …).
+    #[error("database error while {operation}{}: {message}", key_suffix(key))]
+    Database {
+        /// What the store was doing.
+        operation: &'static str,
+        /// The key involved, if any.
+        key: Option<String>,
+        /// The driver's explanation, scrubbed of secrets.
+        message: String,
+    },
+    /// The `systemconfig` table does not exist.
+    #[error(
+        "the systemconfig table is missing: run the migrations (`cargo xtask migrate` or \
+         `migrations::run_up`), or open the store with `StoreOptions::migrate` on"
+    )]
+    SchemaMissing,
+    /// The row holds text that is not JSON. The row is left untouched.
+    #[error(
+        "the value stored under key `{key}` is not valid JSON ({reason}); it was left untouched — \
+         repair it or overwrite it with `set`"
+    )]
+    CorruptValue {
+        /// The key whose row is corrupt.
+        key: String,
+        /// Where parsing failed.
+        reason: String,
+    },
+    /// The value is valid JSON but not of the type asked for.
+    #[error("the value under key `{key}` does not have the expected shape: {reason}")]
+    Decode {
+        /// The key read.
+        key: String,
+        /// What did not match.
+        reason: String,
+    },
+    /// A value could not be turned into JSON.
+    #[error("the value for key `{key}` cannot be stored as JSON: {reason}")]
+    Encode {
+        /// The key written.
+        key: String,
+        /// Why serialisation failed.
+        reason: String,
+    },
+    /// Concurrent writers kept conflicting (PostgreSQL insert races) beyond the retry limit.
+    #[error("gave up updating key `{key}` after {attempts} conflicting attempts")]
+    Conflict {
+        /// The key written.
+        key: String,
+        /// How many attempts were made.
+        attempts: u32,
+    },
+}
+
+fn key_suffix(key: &Option<String>) -> String {
+    key.as_ref()
+        .map(|k| format!(" key `{k}`"))
+        .unwrap_or_default()
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Returns `url` with its password (and any `password=` query parameter) replaced by `***`.
+///
+/// ```
+/// assert_eq!(
+///     system_config::redact_url("postgres://mp:hunter2@db:5432/mp"),
+///     "postgres://mp:***@db:5432/mp"
+/// );
+/// ```
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                // Cannot fail for URLs that already carry a password.
+                let _ = parsed.set_password(Some("***"));
+            }
+            let pairs: Vec<(String, String)> = parsed
+                .query_pairs()
+                .map(|(k, v)| {
+                    let secret =
+                        k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("key");
+                    (
+                        k.into_owned(),
+                        if secret {
+                            "***".to_owned()
+                        } else {
+                            v.into_owned()
+                        },
+                    )
+                })
+                .collect();
+            if !pairs.is_empty() {
+                parsed.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            parsed.to_string()
+        }
+        // Not a URL: show only the scheme-like prefix.
+        Err(_) => match url.split_once(':') {
+            Some((scheme, _))
+                if !scheme.is_empty()
+                    && scheme
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) =>
+            {
+                format!("{scheme}:[unparseable URL]")
+            }
+            _ => "[unparseable URL]".to_owned(),
+        },
+    }
+}
+
+/// Returns `text` with `url`, and the password inside it, replaced by redacted forms: for
+/// tools that show driver messages about a connection they opened themselves.
+pub fn scrub_url_secrets(text: &str, url: &str) -> String {
+    Scrubber::for_url(url).scrub(text)
+}
+
+/// Removes every known secret from driver messages.
+#[derive(Clone, Default)]
+pub(crate) struct Scrubber {
+    secrets: Vec<String>,
+}
+
+impl std::fmt::Debug for Scrubber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Scrubber({} secrets)", self.secrets.len())
+    }
+}
+
+impl Scrubber {
+    pub(crate) fn for_url(url: &str) -> Self {
+        let mut secrets = vec![url.to_owned()];
+        if let Ok(parsed) = url::Url::parse(url) {
+            if let Some(password) = parsed.password() {
+                secrets.push(password.to_owned());
+                if let Some(decoded) = percent_decode(password) {
+                    secrets.push(decoded);
+                }
+            }
+            for (k, v) in parsed.query_pairs() {
+                if k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("key") {
+                    secrets.push(v.into_owned());
+                }
+            }
+        }
+        secrets.retain(|s| !s.is_empty());
+        // Longest first, so a URL is replaced whole before its password is.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        Self { secrets }
+    }
+
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for secret in &self.secrets {
+            if out.contains(secret.as_str()) {
+                let replacement = if secret.contains("://") {
+                    redact_url(secret)
+                } else {
+                    "***".to_owned()
+                };
+                out = out.replace(secret.as_str(), &replacement);
+            }
+        }
+        out
+    }
+
+    /// Classifies a driver error into an [`Error`].
+    pub(crate) fn db(
+        &self,
+        err: &DbErr,
+        operation: &'static str,
+        key: Option<&str>,
+        busy_timeout: Duration,
+    ) -> Error {
+        let message = self.scrub(&err.to_string());
+        let lower = message.to_ascii_lowercase();
+        let key = key.map(str::to_owned);
+        if lower.contains("database is locked")
+            || lower.contains("database table is locked")
+            || lower.contains("(code: 5)")
+            || lower.contains("(code: 517)")
+        {
+            Error::Locked {
+                operation,
+                key,
+                busy_timeout,
+            }
+        } else if lower.contains("no such table: systemconfig")
+            || lower.contains("relation \"systemconfig\" does not exist")
+        {
+            Error::SchemaMissing
+        } else {
+            Error::Database {
+                operation,
+                key,
+                message,
+            }
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_password_everywhere() {
+        let url = "postgres://mp:s3cr%21t@db.local:5432/mp?sslmode=disable&password=other";
+        let redacted = redact_url(url);
+        assert!(!redacted.contains("s3cr"), "{redacted}");
+        assert!(!redacted.contains("other"), "{redacted}");
+        assert!(redacted.contains("db.local"));
+
+        let scrubber = Scrubber::for_url(url);
+        let text = format!("failed to connect to {url} with password s3cr!t and s3cr%21t");
+        let scrubbed = scrubber.scrub(&text);
+        assert!(!scrubbed.contains("s3cr"), "{scrubbed}");
+        assert!(!scrubbed.contains("other"), "{scrubbed}");
+        assert!(format!("{scrubber:?}").contains("secrets"));
+    }
+
+    #[test]
+    fn unparseable_url_is_not_echoed() {
+        assert_eq!(redact_url("postgres//user:pw@x"), "[unparseable URL]");
+        assert_eq!(
+            redact_url("postgres://u:pw@[bad"),
+            "postgres:[unparseable URL]"
+        );
+    }
+}

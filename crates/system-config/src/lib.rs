@@ -1,0 +1,64 @@
+//! MoviePilot-compatible key → JSON configuration table, correct under concurrency.
+//!
+//! Every application setting lives under a key in the `systemconfig` table (SQLite by
+//! default, PostgreSQL for deployments shared by several hosts). [`SystemConfig`] serves
+//! reads from an in-memory cache (a hit never touches the database), writes through atomic
+//! read-modify-write transactions that never lose an update to a concurrent writer in this
+//! process, another process or another host, and tells subscribers about every committed
+//! change.
+//!
+//! | backend | URL | concurrency control for [`SystemConfig::update`] |
+//! |---|---|---|
+//! | SQLite (WAL, busy timeout) | `sqlite://path/user.db?mode=rwc` | `BEGIN IMMEDIATE` |
+//! | PostgreSQL | `postgres://user:pass@host/db` | `SELECT … FOR UPDATE`, retry on insert races |
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), system_config::Error> {
+//! use serde_json::json;
+//! use system_config::{SystemConfig, SystemConfigKey};
+//!
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let url = format!("sqlite://{}/user.db?mode=rwc", dir.path().display());
+//! let store = SystemConfig::open(&url).await?; // creates and migrates the table
+//! store.set(SystemConfigKey::UserCustomCSS, json!("body {}")).await?;
+//! assert_eq!(store.get(SystemConfigKey::UserCustomCSS)?, Some(json!("body {}")));
+//!
+//! // Atomic read-modify-write: safe against every other writer of the same database.
+//! let counter = store
+//!     .update("plugin.Counter", |v| json!(v.and_then(|v| v.as_i64()).unwrap_or(0) + 1))
+//!     .await?;
+//! assert_eq!(counter.value, json!(1));
+//! # Ok(()) }
+//! ```
+#![warn(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
+
+mod error;
+mod key;
+mod options;
+mod sql;
+mod store;
+mod watch;
+
+pub use error::{Error, Result, redact_url, scrub_url_secrets};
+pub use key::{SystemConfigKey, plugin_key};
+pub use options::{DEFAULT_DATABASE_URL, StoreOptions, Synchronous};
+pub use store::{SetOutcome, SystemConfig, Updated, Write, connect};
+pub use watch::{Change, Subscription, SubscriptionError};
+
+/// The workspace README's examples, compiled as doctests.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
+/// The schema migrations this store runs on open (re-exported for tools and for the
+/// default storage list).
+pub use migrations;
+
+/// The sea-orm version this crate is built on, for [`SystemConfig::from_connection`].
+pub use sea_orm;

@@ -1,0 +1,140 @@
+//! A small benchmark harness that measures a subject next to its baseline in the same run
+//! and reports the ratio, which is what the project's targets are stated in.
+//!
+//! Rounds alternate subject and baseline so both see the same machine state; the reported
+//! figure per side is the median of the rounds' per-iteration times.
+
+use std::time::{Duration, Instant};
+
+/// One subject/baseline comparison.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    /// What is measured.
+    pub name: String,
+    /// Median time per iteration of the subject.
+    pub subject: Duration,
+    /// Median time per iteration of the baseline.
+    pub baseline: Duration,
+    /// The target ratio, if there is one.
+    pub target: Option<f64>,
+}
+
+impl Comparison {
+    /// subject / baseline.
+    pub fn ratio(&self) -> f64 {
+        self.subject.as_secs_f64() / self.baseline.as_secs_f64().max(1e-12)
+    }
+
+    /// One line for the report.
+    pub fn line(&self) -> String {
+        let target = match self.target {
+            Some(t) => format!(
+                " (target ≤ {t}×: {})",
+                if self.ratio() <= t { "met" } else { "MISSED" }
+            ),
+            None => String::new(),
+        };
+        format!(
+            "{:<58} {:>12} vs baseline {:>12}  ratio {:>5.2}×{target}",
+            self.name,
+            fmt(self.subject),
+            fmt(self.baseline),
+            self.ratio()
+        )
+    }
+}
+
+/// Formats a per-iteration time with a fitting unit.
+pub fn fmt(d: Duration) -> String {
+    let ns = d.as_secs_f64() * 1e9;
+    if ns < 1_000.0 {
+        format!("{ns:.1} ns")
+    } else if ns < 1_000_000.0 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{:.2} ms", ns / 1e6)
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Times synchronous closures: `rounds` rounds of `iters` iterations each.
+pub fn compare_sync(
+    name: &str,
+    target: Option<f64>,
+    rounds: usize,
+    iters: u32,
+    mut subject: impl FnMut(),
+    mut baseline: impl FnMut(),
+) -> Comparison {
+    let (mut s, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let t = Instant::now();
+        for _ in 0..iters {
+            subject();
+        }
+        s.push(t.elapsed() / iters);
+        let t = Instant::now();
+        for _ in 0..iters {
+            baseline();
+        }
+        b.push(t.elapsed() / iters);
+    }
+    Comparison {
+        name: name.to_owned(),
+        subject: median(s),
+        baseline: median(b),
+        target,
+    }
+}
+
+/// Times async closures the same way (awaited one after the other).
+pub async fn compare_async<S, SF, B, BF>(
+    name: &str,
+    target: Option<f64>,
+    rounds: usize,
+    iters: u32,
+    mut subject: S,
+    mut baseline: B,
+) -> Comparison
+where
+    S: FnMut(u32) -> SF,
+    SF: Future<Output = ()>,
+    B: FnMut(u32) -> BF,
+    BF: Future<Output = ()>,
+{
+    let (mut s, mut b) = (Vec::new(), Vec::new());
+    let mut n = 0;
+    for _ in 0..rounds {
+        let t = Instant::now();
+        for _ in 0..iters {
+            n += 1;
+            subject(n).await;
+        }
+        s.push(t.elapsed() / iters);
+        let t = Instant::now();
+        for _ in 0..iters {
+            n += 1;
+            baseline(n).await;
+        }
+        b.push(t.elapsed() / iters);
+    }
+    Comparison {
+        name: name.to_owned(),
+        subject: median(s),
+        baseline: median(b),
+        target,
+    }
+}
+
+/// Prints a report header and every comparison.
+#[allow(clippy::print_stdout)]
+pub fn report(title: &str, comparisons: &[Comparison]) {
+    println!("\n== {title} ==");
+    for c in comparisons {
+        println!("{}", c.line());
+    }
+}

@@ -1,0 +1,90 @@
+//! `cargo xtask ci` and `cargo xtask bench`.
+
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+use crate::pg;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Skip fmt, clippy and doc (run the tests only).
+    #[arg(long)]
+    tests_only: bool,
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn step(name: &str, cmd: &mut Command) -> Result<()> {
+    eprintln!("xtask ci: {name}");
+    let started = Instant::now();
+    let status = cmd.status().with_context(|| format!("running {name}"))?;
+    eprintln!("xtask ci: {name} finished in {:.0?}", started.elapsed());
+    if !status.success() {
+        bail!("{name} failed ({status})");
+    }
+    Ok(())
+}
+
+pub fn run(args: Args) -> Result<()> {
+    if !args.tests_only {
+        step(
+            "cargo fmt --check",
+            cargo().args(["fmt", "--all", "--", "--check"]),
+        )?;
+        step(
+            "cargo clippy",
+            cargo().args([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        )?;
+        step(
+            "cargo doc",
+            cargo()
+                .args(["doc", "--workspace", "--no-deps"])
+                .env("RUSTDOCFLAGS", "-D warnings"),
+        )?;
+    }
+    // Build the tests before the server starts, so its lifetime covers only the run.
+    step(
+        "cargo test --no-run",
+        cargo().args(["test", "--workspace", "--no-run"]),
+    )?;
+    eprintln!(
+        "xtask ci: starting a throwaway PostgreSQL server on port {}",
+        pg::PORT
+    );
+    let server = pg::Server::start()?;
+    // One run covers both backends: every store test loops over SQLite and PostgreSQL,
+    // and the PostgreSQL half is mandatory here.
+    let result = step(
+        "cargo test (SQLite + PostgreSQL)",
+        cargo()
+            .args(["test", "--workspace"])
+            .env(test_env::PG_URL, server.url())
+            .env(test_env::REQUIRE_PG, "1"),
+    );
+    drop(server);
+    result
+}
+
+/// Names of the variables `test-support` reads.
+mod test_env {
+    pub const PG_URL: &str = "DRIVEKEEP_TEST_PG_URL";
+    pub const REQUIRE_PG: &str = "DRIVEKEEP_REQUIRE_PG";
+}
+
+pub fn bench(args: &[String]) -> Result<()> {
+    step(
+        "cargo bench",
+        cargo().args(["bench", "--workspace"]).args(args),
+    )
+}
