@@ -1,0 +1,12 @@
+//! Integration tests of the simulators, driven with a plain HTTP client.
+
+mod alipan_files;
+mod alipan_login;
+mod binary;
+mod common;
+mod control;
+mod faults;
+mod rate_limits;
+mod u115_files;
+mod u115_login;
+mod u115_tokens;
