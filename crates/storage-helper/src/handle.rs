@@ -74,6 +74,21 @@ impl StorageHandle {
         self.helper.try_update_config(&self.kind, f).await
     }
 
+    /// The whole entry read from the database, not the cache.
+    pub async fn get_fresh(&self) -> Result<Option<StorageConf>> {
+        self.helper.store().get_fresh(STORAGES_KEY).await?;
+        self.get()
+    }
+
+    /// Atomic read-modify-write of the whole entry; see [`StorageHelper::try_update_entry`].
+    pub async fn try_update_entry<T, E, F>(&self, f: F) -> Result<(T, bool), E>
+    where
+        F: FnMut(&mut Map<String, Value>) -> Result<T, E> + Send,
+        E: From<Error> + From<system_config::Error>,
+    {
+        self.helper.try_update_entry(&self.kind, f).await
+    }
+
     /// Changes of this storage from now on.
     pub fn subscribe(&self) -> StorageEvents {
         StorageEvents::new(&self.helper, Some(self.kind.clone()))

@@ -237,6 +237,36 @@ impl StorageHelper {
         .await
     }
 
+    /// Atomic read-modify-write of the whole entry of storage `kind` (its `type`, `name`,
+    /// `config` and any other member), appending the storage when missing. For
+    /// coordination data that must change in the same transaction as the config, such as
+    /// a refresh lease beside the tokens. `f` may run more than once; on error nothing is
+    /// written.
+    pub async fn try_update_entry<T, E, F>(&self, kind: &str, mut f: F) -> Result<(T, bool), E>
+    where
+        F: FnMut(&mut Map<String, Value>) -> Result<T, E> + Send,
+        E: From<Error> + From<system_config::Error>,
+    {
+        self.modify(|list| {
+            let index = match find(list, kind) {
+                Some(index) => index,
+                None => {
+                    list.push(serde_json::json!({
+                        "type": kind, "name": default_name(kind), "config": {}
+                    }));
+                    list.len() - 1
+                }
+            };
+            match &mut list[index] {
+                Value::Object(entry) => f(entry),
+                _ => Err(E::from(Error::NotFound {
+                    kind: kind.to_owned(),
+                })),
+            }
+        })
+        .await
+    }
+
     /// Appends a storage; fails with [`Error::AlreadyExists`] when its type is present.
     pub async fn add(&self, conf: StorageConf) -> Result<()> {
         let entry = serde_json::to_value(&conf).map_err(|e| Error::Encode(e.to_string()))?;

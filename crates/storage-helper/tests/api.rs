@@ -213,3 +213,38 @@ async fn moviepilot_value_round_trips_with_unknown_fields() -> anyhow::Result<()
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entry_updates_reach_members_beside_the_config() -> anyhow::Result<()> {
+    for db in backends().await? {
+        let storages = helper(&db.url).await?;
+        let u = storages.handle("u115");
+        u.patch(json!({"access_token": "a"})).await?;
+        let (previous, changed) = u
+            .try_update_entry(|entry| {
+                let previous = entry.insert("refresh_lease".into(), json!({"owner": "me"}));
+                if let Some(Value::Object(config)) = entry.get_mut("config") {
+                    config.insert("refresh_token".into(), json!("r"));
+                }
+                Ok::<_, Error>(previous)
+            })
+            .await?;
+        assert_eq!((previous, changed), (None, true));
+        let fresh = helper(&db.url)
+            .await?
+            .handle("u115")
+            .get_fresh()
+            .await?
+            .expect("present");
+        assert_eq!(fresh.extra["refresh_lease"], json!({"owner": "me"}));
+        assert_eq!(fresh.config["access_token"], "a");
+        assert_eq!(fresh.config["refresh_token"], "r");
+        // A failing closure writes nothing.
+        let failed: Result<((), bool), Error> = u
+            .try_update_entry(|_| Err(Error::NotFound { kind: "x".into() }))
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(u.get_fresh().await?.expect("present"), fresh);
+    }
+    Ok(())
+}

@@ -12,6 +12,16 @@
 //! | SQLite (WAL, busy timeout) | `sqlite://path/user.db?mode=rwc` | `BEGIN IMMEDIATE` |
 //! | PostgreSQL | `postgres://user:pass@host/db` | `SELECT … FOR UPDATE`, retry on insert races |
 //!
+//! # Consistency
+//!
+//! * Reads ([`SystemConfig::get`], [`get_arc`](SystemConfig::get_arc),
+//!   [`get_as`](SystemConfig::get_as), [`all`](SystemConfig::all)) are served from memory.
+//! * Writes read the row inside their transaction, so staleness of the cache can never
+//!   lose an update; the cache and subscribers see a write only after its commit.
+//! * Writes of other processes or hosts arrive with [`SystemConfig::refresh`], every
+//!   [`StoreOptions::sync_interval`] when set (at most that interval plus one table read
+//!   late), with [`SystemConfig::get_fresh`], and whenever this process writes the key.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), system_config::Error> {

@@ -143,7 +143,9 @@ impl Drop for Inner {
 
 /// The key → JSON configuration table. Cheap to clone; clones share one cache.
 ///
-/// See the [module documentation](self) for the consistency guarantees.
+/// Reads come from memory; writes are atomic read-modify-write transactions published to the
+/// cache and to subscribers after commit; see [`refresh`](Self::refresh) for how writes of
+/// other processes arrive.
 #[derive(Clone)]
 pub struct SystemConfig {
     inner: Arc<Inner>,

@@ -1,0 +1,2 @@
+//! Token benchmarks.
+fn main() {}

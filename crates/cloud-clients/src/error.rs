@@ -1,0 +1,94 @@
+//! Typed errors of the cloud clients. None carries a token, a password or a URL with
+//! credentials.
+
+use std::time::SystemTime;
+
+/// What can go wrong when asking for a token or calling a provider.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No token is stored for this storage.
+    #[error("{storage} is not logged in: no token is stored — log in with a QR code")]
+    LoggedOut {
+        /// The storage type.
+        storage: String,
+    },
+    /// Only a new QR login helps.
+    #[error("{storage} needs a new QR login: {reason}")]
+    NeedsLogin {
+        /// The storage type.
+        storage: String,
+        /// Why.
+        reason: String,
+    },
+    /// The provider is rate-limiting us and no valid token is left to serve.
+    #[error("{storage} is rate-limited by the provider; retry after {until:?}")]
+    RateLimited {
+        /// The storage type.
+        storage: String,
+        /// When to retry.
+        until: SystemTime,
+    },
+    /// A temporary failure (timeout, 5xx, reset, malformed answer) outlasted the retries.
+    /// The stored tokens are untouched.
+    #[error("{storage}: temporary provider failure, tokens untouched: {reason}")]
+    Transient {
+        /// The storage type.
+        storage: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The provider rotated the tokens but saving them failed; they are kept in memory and
+    /// saved again before anything else on the next call.
+    #[error("{storage}: refreshed tokens could not be saved yet (will retry): {source}")]
+    SaveFailed {
+        /// The storage type.
+        storage: String,
+        /// The storage error.
+        #[source]
+        source: storage_helper::Error,
+    },
+    /// Reading or writing the storage configuration failed.
+    #[error(transparent)]
+    Storage(#[from] storage_helper::Error),
+    /// A provider call failed with the provider's own error.
+    #[error("{storage}: the provider refused {operation}: {message} (code {code})")]
+    Provider {
+        /// The storage type.
+        storage: String,
+        /// What was attempted.
+        operation: String,
+        /// The provider's error code.
+        code: String,
+        /// The provider's message.
+        message: String,
+    },
+    /// The HTTP client could not be built.
+    #[error("the HTTP client could not be set up: {reason}")]
+    Http {
+        /// Why.
+        reason: String,
+    },
+    /// A fixed token (handed in by the application) was rejected by the provider.
+    #[error("{storage}: the fixed access token was rejected; hand in a new one")]
+    FixedTokenRejected {
+        /// The storage type.
+        storage: String,
+    },
+}
+
+impl From<system_config::Error> for Error {
+    fn from(e: system_config::Error) -> Self {
+        Error::Storage(storage_helper::Error::Config(e))
+    }
+}
+
+impl Error {
+    /// Whether only a new login can fix this.
+    pub fn needs_login(&self) -> bool {
+        matches!(self, Error::NeedsLogin { .. } | Error::LoggedOut { .. })
+    }
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

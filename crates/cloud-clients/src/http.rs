@@ -1,0 +1,109 @@
+//! The HTTP client every provider call goes through: one connection pool per process, a
+//! connect timeout and a total timeout on every call.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::error::Error;
+
+/// Timeouts and identity of the HTTP client.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct HttpOptions {
+    /// Time allowed to establish a connection. Default 10 s.
+    pub connect_timeout: Duration,
+    /// Time allowed for a whole call, answer included. Default 30 s.
+    pub timeout: Duration,
+    /// The `User-Agent` header.
+    pub user_agent: String,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(30),
+            user_agent: concat!("drivekeep/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+impl HttpOptions {
+    /// Sets [`timeout`](Self::timeout).
+    pub fn timeout(mut self, value: Duration) -> Self {
+        self.timeout = value;
+        self
+    }
+    /// Sets [`connect_timeout`](Self::connect_timeout).
+    pub fn connect_timeout(mut self, value: Duration) -> Self {
+        self.connect_timeout = value;
+        self
+    }
+}
+
+/// A cheap-to-clone HTTP client with timeouts on every call. Requests are built per call,
+/// so no header (no `Authorization`) is ever shared between threads.
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    options: HttpOptions,
+}
+
+static SHARED: OnceLock<Result<HttpClient, String>> = OnceLock::new();
+
+impl HttpClient {
+    /// A new client (its own connection pool).
+    pub fn new(options: HttpOptions) -> Result<Self, Error> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .timeout(options.timeout)
+            .user_agent(options.user_agent.clone())
+            .build()
+            .map_err(|e| Error::Http {
+                reason: describe(e),
+            })?;
+        Ok(Self { client, options })
+    }
+
+    /// The process-wide client with default options.
+    pub fn shared() -> Result<Self, Error> {
+        SHARED
+            .get_or_init(|| Self::new(HttpOptions::default()).map_err(|e| e.to_string()))
+            .clone()
+            .map_err(|reason| Error::Http { reason })
+    }
+
+    /// The underlying reqwest client.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// The options it was built with.
+    pub fn options(&self) -> &HttpOptions {
+        &self.options
+    }
+}
+
+/// A transport error in words: its kind and causes, never its URL.
+pub(crate) fn describe(err: reqwest::Error) -> String {
+    let kind = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "could not connect"
+    } else if err.is_decode() {
+        "could not read the answer"
+    } else if err.is_body() {
+        "the answer was cut off"
+    } else {
+        "request failed"
+    };
+    let err = err.without_url();
+    let mut text = format!("{kind}: {err}");
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

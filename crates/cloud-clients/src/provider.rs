@@ -1,0 +1,64 @@
+//! What a provider contributes to the token lifecycle: the refresh call and the
+//! classification of its failures.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::http::HttpClient;
+use crate::secret::{AccessToken, RefreshToken};
+
+/// Tokens a provider handed out (by login or refresh).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grant {
+    /// The new access token (never empty).
+    pub access_token: AccessToken,
+    /// The new refresh token; `None` when the provider sent none (the old one is kept).
+    pub refresh_token: Option<RefreshToken>,
+    /// Lifetime of the access token in seconds (0: unknown).
+    pub expires_in: u64,
+    /// Other fields the provider sent that belong in the stored config (`token_type`, …).
+    pub extra: Map<String, Value>,
+}
+
+/// Why a refresh failed, in the classes that decide what happens next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshFailure {
+    /// The refresh token is revoked or expired: only a new login helps.
+    NeedsLogin {
+        /// The provider's reason, for the user.
+        reason: String,
+    },
+    /// The refresh token was already used (rotated by another refresher). The store is
+    /// re-read; if it holds nothing newer, a new login is needed.
+    Reused {
+        /// The provider's reason.
+        reason: String,
+    },
+    /// Slow down; retry after this long. A still-valid access token keeps being served.
+    RateLimited {
+        /// The provider's reset hint, or a default back-off.
+        retry_after: Duration,
+    },
+    /// Timeouts, 5xx, resets, malformed answers: retried with back-off, tokens untouched.
+    Transient {
+        /// What went wrong (no secrets).
+        reason: String,
+    },
+}
+
+/// The provider half of the token lifecycle. One implementation per provider.
+#[async_trait::async_trait]
+pub trait TokenProvider: Send + Sync + std::fmt::Debug + 'static {
+    /// The storage type this provider serves (`u115`, `alipan`).
+    fn storage_type(&self) -> &str;
+
+    /// Exchanges `refresh_token` for new tokens. `config` is the storage's stored config
+    /// (client ids and the like). Implementations classify every failure.
+    async fn refresh(
+        &self,
+        http: &HttpClient,
+        refresh_token: &RefreshToken,
+        config: &Map<String, Value>,
+    ) -> Result<Grant, RefreshFailure>;
+}
