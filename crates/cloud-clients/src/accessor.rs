@@ -132,6 +132,8 @@ struct Flight {
     pending_save: Option<Grant>,
     /// No refresh before this time (rate limited or transient back-off).
     backoff_until_ms: u64,
+    /// Why, when the back-off follows a temporary failure rather than a rate limit.
+    backoff_transient: Option<String>,
 }
 
 struct Managed {
@@ -154,6 +156,9 @@ struct Inner {
     clock: Arc<dyn Clock>,
     source: Source,
     state: watch::Sender<TokenState>,
+    /// Bumped whenever a token is installed, so callers waiting for a refresh all wake at
+    /// once instead of passing the single-flight mutex one by one.
+    installed: watch::Sender<u64>,
 }
 
 /// The access token of one storage, refreshed and persisted by itself. Cheap to clone;
@@ -236,6 +241,7 @@ impl TokenAccessor {
                 clock,
                 source: Source::Managed(Box::new(managed)),
                 state: watch::Sender::new(TokenState::LoggedOut),
+                installed: watch::Sender::new(0),
             }),
         };
         // Serve a stored, fresh token without touching the database again.
@@ -265,6 +271,7 @@ impl TokenAccessor {
                 clock: Arc::new(SystemClock),
                 source: Source::Fixed,
                 state: watch::Sender::new(TokenState::Valid { expires_at: None }),
+                installed: watch::Sender::new(0),
             }),
         }
     }
@@ -272,6 +279,11 @@ impl TokenAccessor {
     /// The storage type.
     pub fn storage(&self) -> &str {
         &self.inner.storage
+    }
+
+    /// The time now on this accessor's clock (Unix ms).
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.inner.clock.now_ms()
     }
 
     /// The current login state.
@@ -316,6 +328,14 @@ impl TokenAccessor {
     /// dropped from memory and never adopted again, so the next
     /// [`access_token`](Self::access_token) refreshes. Other tokens are left alone.
     pub async fn invalidate(&self, token: &AccessToken) {
+        if matches!(self.inner.source, Source::Fixed) {
+            // A fixed token cannot be renewed here: the next call reports it.
+            let mut current = self.inner.current.write();
+            if current.as_ref().is_some_and(|c| c.access == *token) {
+                *current = None;
+            }
+            return;
+        }
         {
             let mut current = self.inner.current.write();
             if current.as_ref().is_some_and(|c| c.access == *token) {
@@ -338,6 +358,9 @@ impl TokenAccessor {
             access,
             refresh_at_ms,
         });
+        self.inner
+            .installed
+            .send_modify(|generation| *generation += 1);
         self.set_state(TokenState::Valid {
             expires_at: stored.expires_at_ms().map(to_system_time),
         });
@@ -474,7 +497,32 @@ impl TokenAccessor {
 
     async fn slow(&self) -> Result<AccessToken> {
         let m = self.managed()?;
-        let mut flight = m.flight.lock().await;
+        loop {
+            // Become the one doing the work, or wait for whoever is: a token installed by
+            // them wakes every waiter at once; their failure hands the lock to the next.
+            if let Ok(flight) = m.flight.try_lock() {
+                return self.slow_locked(m, flight).await;
+            }
+            let mut installed = self.inner.installed.subscribe();
+            if let Some(token) = self.fast() {
+                return Ok(token);
+            }
+            tokio::select! {
+                _ = installed.changed() => {
+                    if let Some(token) = self.fast() {
+                        return Ok(token);
+                    }
+                }
+                flight = m.flight.lock() => return self.slow_locked(m, flight).await,
+            }
+        }
+    }
+
+    async fn slow_locked(
+        &self,
+        m: &Managed,
+        mut flight: tokio::sync::MutexGuard<'_, Flight>,
+    ) -> Result<AccessToken> {
         if let Some(token) = self.fast() {
             return Ok(token);
         }
@@ -512,9 +560,16 @@ impl TokenAccessor {
         if flight.backoff_until_ms > now {
             // Rate limited or backing off: serve the stored token while it lasts.
             let until = flight.backoff_until_ms;
-            return match Stored::parse(&m.handle.get_conf()?) {
+            let served = match Stored::parse(&m.handle.get_conf()?) {
                 Some(stored) => self.serve_during_backoff(&stored, until, now),
                 None => Err(Error::LoggedOut { storage: storage() }),
+            };
+            return match (served, &flight.backoff_transient) {
+                (Err(Error::RateLimited { .. }), Some(reason)) => Err(Error::Transient {
+                    storage: storage(),
+                    reason: format!("waiting before the next attempt after: {reason}"),
+                }),
+                (other, _) => other,
             };
         }
 
@@ -623,8 +678,10 @@ impl TokenAccessor {
                             ));
                         }
                         RefreshFailure::RateLimited { retry_after } => {
-                            let until = self.inner.clock.now_ms() + ms(retry_after);
+                            let pause = retry_after.unwrap_or(m.options.rate_limit_backoff);
+                            let until = self.inner.clock.now_ms() + ms(pause);
                             flight.backoff_until_ms = until;
+                            flight.backoff_transient = None;
                             let result = self.serve_during_backoff(&stored, until, now);
                             self.set_state(TokenState::RateLimited {
                                 until: to_system_time(until),
@@ -636,6 +693,7 @@ impl TokenAccessor {
                             // Retry on a later call, a little later.
                             let until = self.inner.clock.now_ms() + ms(m.options.retry_base) * 5;
                             flight.backoff_until_ms = until;
+                            flight.backoff_transient = Some(reason.clone());
                             if let Ok(token) = self.serve_during_backoff(&stored, until, now) {
                                 self.set_state(state_before);
                                 return Ok(token);
@@ -666,6 +724,9 @@ impl TokenAccessor {
                     access: access.clone(),
                     refresh_at_ms: serve_until,
                 });
+                self.inner
+                    .installed
+                    .send_modify(|generation| *generation += 1);
                 return Ok(access);
             }
         }
@@ -720,6 +781,53 @@ impl TokenAccessor {
                     tokio::time::sleep(pause).await;
                 }
                 other => return other,
+            }
+        }
+    }
+}
+
+/// What one provider call made with an access token came to.
+#[derive(Debug)]
+pub enum Call<T> {
+    /// The call is done (successfully or with an error the caller handles).
+    Done(T),
+    /// The provider said the access token is invalid or expired.
+    TokenRejected,
+}
+
+impl TokenAccessor {
+    /// Makes a provider call with the current token. When the provider answers "access
+    /// token invalid", exactly that token is invalidated, a new one is obtained through the
+    /// same single-flight path (refreshing once for all callers), and the call is made once
+    /// more — if it is `idempotent`. A non-idempotent call is not repeated; it fails with
+    /// [`Error::Transient`] after the refresh, and may be retried by the caller.
+    pub async fn with_token<T, F, Fut>(&self, idempotent: bool, mut call: F) -> Result<T>
+    where
+        F: FnMut(AccessToken) -> Fut + Send,
+        Fut: std::future::Future<Output = Result<Call<T>>> + Send,
+    {
+        let token = self.access_token().await?;
+        if let Call::Done(value) = call(token.clone()).await? {
+            return Ok(value);
+        }
+        tracing::debug!(storage = %self.inner.storage, "access token rejected by the provider");
+        self.invalidate(&token).await;
+        let token = self.access_token().await?;
+        if !idempotent {
+            return Err(Error::Transient {
+                storage: self.inner.storage.clone(),
+                reason: "the access token was rejected and has been renewed; the request was                          not repeated because it is not idempotent"
+                    .into(),
+            });
+        }
+        match call(token.clone()).await? {
+            Call::Done(value) => Ok(value),
+            Call::TokenRejected => {
+                self.invalidate(&token).await;
+                Err(Error::Transient {
+                    storage: self.inner.storage.clone(),
+                    reason: "the provider rejected a freshly obtained access token".into(),
+                })
             }
         }
     }

@@ -63,6 +63,14 @@ pub enum Error {
         /// The provider's message.
         message: String,
     },
+    /// The storage is not configured well enough for the operation.
+    #[error("{storage}: {message}")]
+    Configuration {
+        /// The storage type.
+        storage: String,
+        /// What is missing and how to provide it.
+        message: String,
+    },
     /// The HTTP client could not be built.
     #[error("the HTTP client could not be set up: {reason}")]
     Http {

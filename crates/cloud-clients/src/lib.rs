@@ -5,6 +5,42 @@
 //! served from memory; an expiring one is refreshed exactly once — per expiry, across every
 //! process sharing the database — and the rotated tokens are saved (merged into the
 //! storage's config, next to fields such as drive ids) before anyone uses them.
+//! `docs/token-lifecycle.md` in the repository walks through every step and failure class.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use cloud_clients::u115::{U115Client, U115Options};
+//! use cloud_clients::{AccessToken, Grant, RefreshToken, TokenState};
+//! use storage_helper::StorageHelper;
+//! use system_config::SystemConfig;
+//!
+//! // A 115 simulator stands in for the real service here.
+//! let sim = cloud_sim::Sim115::start(Default::default()).await?;
+//! # let dir = tempfile::tempdir()?;
+//! # let url = format!("sqlite://{}/user.db?mode=rwc", dir.path().display());
+//! let storages = StorageHelper::new(SystemConfig::open(&url).await?);
+//! let drive = U115Client::new(&storages, U115Options::at(sim.base_url()))?;
+//!
+//! // Tokens from a login are saved in the `u115` storage's config before they are used.
+//! let pair = sim.login("alice");
+//! drive
+//!     .accessor()
+//!     .save_login(Grant {
+//!         access_token: AccessToken::new(pair.access_token.as_str()),
+//!         refresh_token: pair.refresh_token.as_deref().map(RefreshToken::new),
+//!         expires_in: pair.expires_in,
+//!         extra: Default::default(),
+//!     })
+//!     .await?;
+//!
+//! // From now on: always a valid token, from memory while it lasts.
+//! let token = drive.accessor().access_token().await?;
+//! assert_eq!(format!("{token:?}"), "AccessToken([redacted])");
+//! assert!(matches!(drive.accessor().state(), TokenState::Valid { .. }));
+//! drive.user_info().await?;
+//! # Ok(()) }
+//! ```
 #![warn(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -14,19 +50,27 @@
 
 mod accessor;
 mod clock;
+mod download;
 mod error;
 mod http;
+mod limiter;
 mod provider;
 mod secret;
 mod state;
+mod storage;
 mod tokens;
 mod util;
 
-pub use accessor::{AccessorOptions, LEASE_MEMBER, TokenAccessor};
+pub mod u115;
+
+pub use accessor::{AccessorOptions, Call, LEASE_MEMBER, TokenAccessor};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use http::{HttpClient, HttpOptions};
 pub use provider::{Grant, RefreshFailure, TokenProvider};
 pub use secret::{AccessToken, ClientSecret, RefreshToken};
 pub use state::TokenState;
+pub use storage::{
+    CloudStorage, DownloadLink, FileItem, FileKind, LoginStatus, Progress, QrLogin, Usage, join,
+};
 pub use tokens::ExpiryMargin;

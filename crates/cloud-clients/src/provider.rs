@@ -35,10 +35,11 @@ pub enum RefreshFailure {
         /// The provider's reason.
         reason: String,
     },
-    /// Slow down; retry after this long. A still-valid access token keeps being served.
+    /// Slow down. A still-valid access token keeps being served meanwhile.
     RateLimited {
-        /// The provider's reset hint, or a default back-off.
-        retry_after: Duration,
+        /// The provider's reset hint; `None` uses
+        /// [`AccessorOptions::rate_limit_backoff`](crate::AccessorOptions::rate_limit_backoff).
+        retry_after: Option<Duration>,
     },
     /// Timeouts, 5xx, resets, malformed answers: retried with back-off, tokens untouched.
     Transient {

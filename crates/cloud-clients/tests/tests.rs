@@ -1,1 +1,12 @@
-//! Integration tests of the cloud clients.
+//! Integration tests of the token lifecycle against the 115 simulator, on a SQLite file and
+//! (when configured, mandatory in CI) a real PostgreSQL server.
+
+mod authed;
+mod common;
+mod conformance;
+mod failures;
+mod kill;
+mod multiprocess;
+mod secrets;
+mod single_flight;
+mod u115;

@@ -138,10 +138,16 @@ impl Children {
     /// Waits for every child; fails with their output when any of them failed or did not
     /// actually run the worker (it must print `worker done`).
     pub fn wait(self) -> Result<()> {
+        self.wait_with_output().map(|_| ())
+    }
+
+    /// Like [`wait`](Self::wait), returning each child's standard output.
+    pub fn wait_with_output(self) -> Result<Vec<String>> {
+        let mut outputs = Vec::new();
         let mut failures = Vec::new();
         for (index, child) in self.children {
             let out = child.wait_with_output()?;
-            let stdout = String::from_utf8_lossy(&out.stdout);
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
             if !out.status.success() || !stdout.contains("worker done") {
                 failures.push(format!(
                     "child {index} ({}):\n{stdout}\n{}",
@@ -149,9 +155,10 @@ impl Children {
                     String::from_utf8_lossy(&out.stderr)
                 ));
             }
+            outputs.push(stdout);
         }
         if failures.is_empty() {
-            Ok(())
+            Ok(outputs)
         } else {
             bail!(
                 "{} child process(es) failed:\n{}",
@@ -164,6 +171,15 @@ impl Children {
     /// The OS process ids of the children.
     pub fn pids(&self) -> Vec<u32> {
         self.children.iter().map(|(_, c)| c.id()).collect()
+    }
+
+    /// Kills every child with SIGKILL and reaps it.
+    pub fn kill_all(mut self) -> Result<()> {
+        for (_, child) in &mut self.children {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
     }
 }
 

@@ -1,0 +1,225 @@
+//! The provider-neutral drive interface applications program against (MoviePilot's storage
+//! base is the model), and the types it speaks in.
+
+use std::fmt;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use futures::stream::BoxStream;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::accessor::TokenAccessor;
+use crate::error::Result;
+use crate::state::TokenState;
+
+/// File or folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    /// A regular file.
+    File,
+    /// A folder.
+    Folder,
+}
+
+/// One file or folder on a drive.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileItem {
+    /// The storage type (`u115`, `alipan`).
+    pub storage: String,
+    /// File or folder.
+    pub kind: FileKind,
+    /// Absolute path; `/` is the root.
+    pub path: String,
+    /// The last path component (empty for the root).
+    pub name: String,
+    /// The extension without the dot (files only).
+    pub extension: Option<String>,
+    /// Size in bytes (files only).
+    pub size: Option<u64>,
+    /// Modification time, Unix seconds.
+    pub modified: Option<i64>,
+    /// The provider's id of the item.
+    pub file_id: String,
+    /// The provider's id of the parent folder.
+    pub parent_id: Option<String>,
+    /// Provider-specific fields (115: `pick_code`, `sha1`; alipan: `drive_id`).
+    pub extra: Map<String, Value>,
+}
+
+impl FileItem {
+    /// Whether this is a folder.
+    pub fn is_folder(&self) -> bool {
+        self.kind == FileKind::Folder
+    }
+}
+
+/// Space on a drive, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    /// Total space.
+    pub total: u64,
+    /// Space in use.
+    pub used: u64,
+}
+
+impl Usage {
+    /// Space left.
+    pub fn available(&self) -> u64 {
+        self.total.saturating_sub(self.used)
+    }
+}
+
+/// A QR login in progress: render [`qr_payload`](Self::qr_payload) as a QR code and poll.
+#[derive(Clone, PartialEq, Eq)]
+pub struct QrLogin {
+    /// The text to encode in the QR code.
+    pub qr_payload: String,
+    /// Provider data needed to poll and finish the login (includes the PKCE verifier).
+    pub(crate) session: Map<String, Value>,
+}
+
+impl fmt::Debug for QrLogin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QrLogin")
+            .field("qr_payload", &self.qr_payload)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a QR login stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoginStatus {
+    /// Not scanned yet.
+    Waiting,
+    /// Scanned; waiting for confirmation on the phone.
+    Scanned,
+    /// Confirmed: the tokens are saved.
+    Confirmed,
+    /// The QR code is no longer valid: start again.
+    Expired,
+    /// The user cancelled on the phone.
+    Cancelled,
+}
+
+impl LoginStatus {
+    /// Whether polling should stop.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            LoginStatus::Confirmed | LoginStatus::Expired | LoginStatus::Cancelled
+        )
+    }
+}
+
+/// A download link. Such links carry credentials, so `Debug` hides the URL.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DownloadLink {
+    /// The URL to fetch.
+    pub url: String,
+    /// The `User-Agent` the link is bound to, when the provider binds it (115).
+    pub user_agent: Option<String>,
+    /// When the link stops working, if the provider says.
+    pub expires_at: Option<SystemTime>,
+}
+
+impl fmt::Debug for DownloadLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DownloadLink")
+            .field("url", &"[redacted]")
+            .field("user_agent", &self.user_agent)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// Progress of a download: bytes so far, and the total when known.
+pub type Progress<'a> = &'a mut (dyn FnMut(u64, Option<u64>) + Send);
+
+/// A cloud drive whose login keeps itself alive. Every provider implements it.
+#[async_trait::async_trait]
+pub trait CloudStorage: Send + Sync + fmt::Debug {
+    /// The storage type (`u115`, `alipan`).
+    fn storage_type(&self) -> &str;
+
+    /// The token accessor (state, watch, access token).
+    fn accessor(&self) -> &TokenAccessor;
+
+    /// The login state.
+    fn login_state(&self) -> TokenState {
+        self.accessor().state()
+    }
+
+    /// Starts a QR login.
+    async fn start_qr_login(&self) -> Result<QrLogin>;
+
+    /// Waits up to `timeout` for the login's status to move on and returns it. When it is
+    /// [`LoginStatus::Confirmed`], the tokens are saved before this returns. Dropping the
+    /// future cancels the wait.
+    async fn poll_qr_login(&self, login: &QrLogin, timeout: Duration) -> Result<LoginStatus>;
+
+    /// Total and used space.
+    async fn usage(&self) -> Result<Usage>;
+
+    /// The root folder.
+    fn root(&self) -> FileItem;
+
+    /// Every item of `folder`, across all pages.
+    fn list<'a>(&'a self, folder: &'a FileItem) -> BoxStream<'a, Result<FileItem>>;
+
+    /// The item at `path`; `None` when nothing is there.
+    async fn stat(&self, path: &str) -> Result<Option<FileItem>>;
+
+    /// Makes folder `name` in `parent`; an existing folder of that name is returned.
+    async fn make_folder(&self, parent: &FileItem, name: &str) -> Result<FileItem>;
+
+    /// Makes every missing folder of `path` and returns the last.
+    async fn make_path(&self, path: &str) -> Result<FileItem> {
+        let mut folder = self.root();
+        for name in path.split('/').filter(|p| !p.is_empty()) {
+            let child = join(&folder.path, name);
+            folder = match self.stat(&child).await? {
+                Some(item) if item.is_folder() => item,
+                _ => self.make_folder(&folder, name).await?,
+            };
+        }
+        Ok(folder)
+    }
+
+    /// Renames `item`.
+    async fn rename(&self, item: &FileItem, new_name: &str) -> Result<()>;
+
+    /// Moves `item` into `folder`.
+    async fn move_to(&self, item: &FileItem, folder: &FileItem) -> Result<()>;
+
+    /// Copies `item` into `folder`.
+    async fn copy_to(&self, item: &FileItem, folder: &FileItem) -> Result<()>;
+
+    /// Deletes `item` (alipan: to the recycle bin).
+    async fn delete(&self, item: &FileItem) -> Result<()>;
+
+    /// A download link for a file.
+    async fn download_url(&self, item: &FileItem) -> Result<DownloadLink>;
+
+    /// Downloads a file to `dest`, reporting progress; returns the bytes written.
+    async fn download(&self, item: &FileItem, dest: &Path, progress: Progress<'_>) -> Result<u64>;
+}
+
+/// `parent` + `/` + `name`.
+pub fn join(parent: &str, name: &str) -> String {
+    if parent.ends_with('/') {
+        format!("{parent}{name}")
+    } else {
+        format!("{parent}/{name}")
+    }
+}
+
+/// The extension of a file name, without the dot.
+pub(crate) fn extension(name: &str) -> Option<String> {
+    name.rsplit_once('.')
+        .map(|(stem, ext)| (stem, ext.to_ascii_lowercase()))
+        .filter(|(stem, ext)| !stem.is_empty() && !ext.is_empty())
+        .map(|(_, ext)| ext)
+}

@@ -1,0 +1,122 @@
+//! No token appears in logs (at TRACE), `Debug` output or error texts.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cloud_clients::Error;
+use cloud_sim::Fault;
+
+use crate::common::{ACCOUNT, env};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn login_refresh_and_requests_at_trace_never_show_a_token() -> anyhow::Result<()> {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let db = test_support::TestDb::sqlite()?;
+
+    let (secrets, shown) = tracing::subscriber::with_default(subscriber, || {
+        runtime.block_on(async {
+            let env = env(&db.url).await?;
+            let first = env.login().await?;
+            let client = env.client()?;
+            let mut shown = Vec::new();
+            client.user_info().await?;
+            env.expire();
+            let second = client.accessor().access_token().await?;
+            // A request rejected for its token: refresh and retry once.
+            env.sim.clock().advance(Duration::from_secs(7300));
+            client.user_info().await?;
+            let third = client.accessor().access_token().await?;
+            // Errors: transient, then needs-login.
+            env.expire();
+            env.sim
+                .inject_fault("/open/refreshToken", Fault::Status(500), 3);
+            let transient = client.accessor().access_token().await.unwrap_err();
+            env.sim.clear_faults();
+            env.sim.revoke(ACCOUNT)?;
+            env.advance(Duration::from_secs(5));
+            let needs_login = client.accessor().access_token().await.unwrap_err();
+            assert!(
+                matches!(needs_login, Error::NeedsLogin { .. }),
+                "{needs_login}"
+            );
+
+            for err in [&transient, &needs_login] {
+                shown.push(format!("{err} {err:?}"));
+            }
+            shown.push(format!(
+                "{client:?} {:?} {:?}",
+                client.accessor(),
+                client.accessor().state()
+            ));
+            shown.push(format!("{second:?} {second} {third:?}"));
+            shown.push(format!(
+                "{:?}",
+                env.storages.handle("u115").get_fresh().await?
+            ));
+            let mut secrets = vec![
+                first.access_token.clone(),
+                second.secret().to_owned(),
+                third.secret().to_owned(),
+            ];
+            secrets.extend(first.refresh_token.clone());
+            secrets.extend(env.sim.live_refresh_token(ACCOUNT));
+            secrets.push(env.stored_token("refresh_token").await?);
+            anyhow::Ok((secrets, shown))
+        })
+    })?;
+
+    let logs = String::from_utf8(
+        captured
+            .0
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .clone(),
+    )?;
+    assert!(
+        logs.contains("access token refreshed"),
+        "the capture works:\n{logs}"
+    );
+    assert!(
+        logs.lines().count() > 10,
+        "TRACE output was captured:\n{logs}"
+    );
+    for secret in secrets.iter().filter(|s| s.len() >= 8) {
+        assert!(
+            !logs.contains(secret.as_str()),
+            "a token leaked into the logs"
+        );
+        for text in &shown {
+            assert!(
+                !text.contains(secret.as_str()),
+                "a token leaked into: {text}"
+            );
+        }
+    }
+    Ok(())
+}
