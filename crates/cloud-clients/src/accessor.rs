@@ -350,6 +350,27 @@ impl TokenAccessor {
         }
     }
 
+    /// Refreshes now, whatever the expiry says (for an operator's "refresh" button): the
+    /// stored access token is treated as rejected, so it is neither served nor adopted, and
+    /// the usual single-flight, lease and save-before-serve path runs.
+    pub async fn force_refresh(&self) -> Result<AccessToken> {
+        let m = self.managed()?;
+        let stored = Stored::parse(&m.handle.get_conf_fresh().await?);
+        match stored.and_then(|s| s.access) {
+            Some(token) => self.invalidate(&token).await,
+            None => self.forget(),
+        }
+        self.access_token().await
+    }
+
+    /// When the held (or stored) access token expires, if known.
+    pub fn expires_at(&self) -> Option<std::time::SystemTime> {
+        match &*self.inner.state.borrow() {
+            TokenState::Valid { expires_at } => *expires_at,
+            _ => None,
+        }
+    }
+
     fn install(&self, stored: &Stored, refresh_at_ms: u64) {
         let Some(access) = stored.access.clone() else {
             return;
@@ -606,7 +627,7 @@ impl TokenAccessor {
                     let reason = match stored.expires_at_ms() {
                         Some(at) => format!(
                             "the login expired at {} (no refresh token was issued); scan a new QR code",
-                            crate::util::format_unix_ms(at)
+                            crate::util::format_timestamp_ms(at)
                         ),
                         None => "the access token was rejected and no refresh token is stored"
                             .to_owned(),

@@ -74,3 +74,4 @@ pub use storage::{
     CloudStorage, DownloadLink, FileItem, FileKind, LoginStatus, Progress, QrLogin, Usage, join,
 };
 pub use tokens::ExpiryMargin;
+pub use util::format_timestamp_ms;

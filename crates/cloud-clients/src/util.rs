@@ -1,7 +1,7 @@
 //! Small helpers without a better home.
 
 /// Unix milliseconds as an RFC 3339 UTC timestamp (`2026-11-28T04:05:06Z`).
-pub(crate) fn format_unix_ms(ms: u64) -> String {
+pub fn format_timestamp_ms(ms: u64) -> String {
     let secs = ms / 1000;
     let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX);
     let rem = secs % 86_400;
@@ -27,13 +27,13 @@ pub(crate) fn format_unix_ms(ms: u64) -> String {
 mod tests {
     #[test]
     fn formats_utc() {
-        assert_eq!(super::format_unix_ms(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::format_timestamp_ms(0), "1970-01-01T00:00:00Z");
         assert_eq!(
-            super::format_unix_ms(1_764_302_706_000),
+            super::format_timestamp_ms(1_764_302_706_000),
             "2025-11-28T04:05:06Z"
         );
         assert_eq!(
-            super::format_unix_ms(951_782_400_000),
+            super::format_timestamp_ms(951_782_400_000),
             "2000-02-29T00:00:00Z"
         );
     }

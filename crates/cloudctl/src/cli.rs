@@ -1,0 +1,155 @@
+//! The command line.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use system_config::DEFAULT_DATABASE_URL;
+
+/// Log cloud drives in, keep their tokens alive, manage settings and files.
+#[derive(Parser, Debug)]
+#[command(name = "cloudctl", version, about)]
+pub struct Cli {
+    /// The configuration database (default: the embedded SQLite file `data/user.db`).
+    #[arg(long, global = true, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
+    pub database_url: String,
+    /// Point every host of a provider at one base URL: `u115=http://127.0.0.1:8115`.
+    /// Repeatable; also `CLOUDCTL_ENDPOINTS` (comma-separated).
+    #[arg(long = "endpoint", global = true, value_name = "PROVIDER=URL")]
+    pub endpoints: Vec<String>,
+    /// Machine-readable output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More output on standard error (-v: info and causes, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create, adopt or roll back the database schema.
+    Migrate {
+        #[arg(value_enum, default_value_t = MigrateAction::Up)]
+        action: MigrateAction,
+    },
+    /// Read and write `systemconfig` keys.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// The `Storages` list.
+    Storage {
+        #[command(subcommand)]
+        action: StorageAction,
+    },
+    /// Log a drive in with a QR code scanned in the provider's phone app.
+    Login(LoginArgs),
+    /// Token state, refresh, and the token itself for scripts.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+    /// List a folder: `TYPE:/path`.
+    Ls { target: String },
+    /// Show one item: `TYPE:/path`.
+    Stat { target: String },
+    /// Make a folder and its parents: `TYPE:/path`.
+    Mkdir { target: String },
+    /// Move an item into a folder: `TYPE:/item TYPE:/folder`.
+    Mv { source: String, folder: String },
+    /// Copy an item into a folder: `TYPE:/item TYPE:/folder`.
+    Cp { source: String, folder: String },
+    /// Delete an item (alipan: to the recycle bin): `TYPE:/path`.
+    Rm { target: String },
+    /// Print a download link: `TYPE:/file`.
+    Url { target: String },
+    /// Space used and total: `TYPE`.
+    Usage { storage: String },
+    /// Download a file with a progress bar: `TYPE:/file LOCAL_PATH`.
+    Download {
+        target: String,
+        dest: std::path::PathBuf,
+    },
+    /// The whole system on the embedded database and a loopback simulator: QR login,
+    /// listing, one refresh for many concurrent requests, the login surviving a restart.
+    Demo(DemoArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum MigrateAction {
+    Up,
+    Down,
+    Status,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigAction {
+    /// Print a key's value.
+    Get { key: String },
+    /// Set a key to a JSON value (`'[]'`, `'{"a":1}'`, `'"text"'`).
+    Set { key: String, value: String },
+    /// Delete a key.
+    Delete { key: String },
+    /// List the keys.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StorageAction {
+    /// List the storages.
+    List {
+        /// Show tokens and passwords instead of `[redacted]`.
+        #[arg(long)]
+        show_secrets: bool,
+    },
+    /// Show one storage.
+    Show {
+        storage: String,
+        #[arg(long)]
+        show_secrets: bool,
+    },
+    /// Add a storage.
+    Add {
+        storage: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Merge-patch a storage's config with a JSON object (RFC 7386; null removes).
+    Patch { storage: String, patch: String },
+    /// Empty a storage's config (logs it out).
+    Reset { storage: String },
+    /// Remove a storage.
+    Remove { storage: String },
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// The storage type (`u115`, `alipan`).
+    pub storage: String,
+    /// Your application's APP ID / client id; saved in the storage's config.
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenAction {
+    /// State, expiry and seconds left — never a secret.
+    Status { storage: Option<String> },
+    /// Refresh when due (or now, with `--force`).
+    Refresh {
+        storage: String,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print a valid access token (refreshing when needed), for scripts.
+    Print { storage: String },
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Concurrent requests at expiry.
+    #[arg(long, default_value_t = 200)]
+    pub tasks: usize,
+}

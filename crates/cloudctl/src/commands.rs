@@ -1,0 +1,590 @@
+//! Every command but `demo`.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, anyhow};
+use cloud_clients::{CloudStorage, FileItem, LoginStatus, TokenState};
+use futures::TryStreamExt;
+use serde_json::{Map, Value, json};
+use storage_helper::{StorageConf, StorageHelper, redact_config};
+use system_config::redact_url;
+
+use crate::cli::{
+    Cli, Command, ConfigAction, LoginArgs, MigrateAction, StorageAction, TokenAction,
+};
+use crate::context::{Context, split_target};
+use crate::exit::{Cancelled, UsageError};
+use crate::output::{bytes, json, line, note, now, time};
+
+pub async fn run(cli: Cli) -> Result<()> {
+    let ctx = Context::new(cli.database_url, &cli.endpoints, cli.json)?;
+    match cli.command {
+        Command::Migrate { action } => migrate(&ctx, action).await,
+        Command::Config { action } => config(&ctx, action).await,
+        Command::Storage { action } => storage(&ctx, action).await,
+        Command::Login(args) => login(&ctx, args).await,
+        Command::Token { action } => token(&ctx, action).await,
+        Command::Ls { target } => ls(&ctx, &target).await,
+        Command::Stat { target } => stat(&ctx, &target).await,
+        Command::Mkdir { target } => {
+            let (drive, path) = open_target(&ctx, &target).await?;
+            let folder = drive.make_path(&path).await?;
+            show_item(&ctx, &folder)
+        }
+        Command::Mv { source, folder } => transfer(&ctx, &source, &folder, false).await,
+        Command::Cp { source, folder } => transfer(&ctx, &source, &folder, true).await,
+        Command::Rm { target } => {
+            let (drive, path) = open_target(&ctx, &target).await?;
+            let item = must_stat(drive.as_ref(), &path).await?;
+            drive.delete(&item).await?;
+            done(&ctx, &format!("deleted {target}"))
+        }
+        Command::Url { target } => {
+            let (drive, path) = open_target(&ctx, &target).await?;
+            let item = must_stat(drive.as_ref(), &path).await?;
+            let link = drive.download_url(&item).await?;
+            if ctx.json {
+                json(&json!({"url": link.url, "user_agent": link.user_agent}))
+            } else {
+                line(&link.url);
+                if let Some(agent) = link.user_agent {
+                    note(format!("fetch it with User-Agent: {agent}"));
+                }
+                Ok(())
+            }
+        }
+        Command::Usage { storage } => {
+            let storages = ctx.storages().await?;
+            let drive = ctx.client(&storages, &storage)?;
+            let usage = drive.usage().await?;
+            if ctx.json {
+                json(
+                    &json!({"total": usage.total, "used": usage.used, "available": usage.available()}),
+                )
+            } else {
+                line(format!(
+                    "{storage}: {} used of {} ({} free)",
+                    bytes(usage.used),
+                    bytes(usage.total),
+                    bytes(usage.available())
+                ));
+                Ok(())
+            }
+        }
+        Command::Download { target, dest } => download(&ctx, &target, &dest).await,
+        Command::Demo(args) => crate::demo::run(&ctx, args).await,
+    }
+}
+
+fn done(ctx: &Context, message: &str) -> Result<()> {
+    if ctx.json {
+        json(&json!({"ok": true, "message": message}))
+    } else {
+        line(message);
+        Ok(())
+    }
+}
+
+async fn migrate(ctx: &Context, action: MigrateAction) -> Result<()> {
+    let db = system_config::connect(&ctx.database_url, &Default::default()).await?;
+    let shown = redact_url(&ctx.database_url);
+    let scrub = |e: system_config::sea_orm::DbErr| {
+        anyhow!(
+            "{}",
+            system_config::scrub_url_secrets(&e.to_string(), &ctx.database_url)
+        )
+    };
+    match action {
+        MigrateAction::Up => {
+            let report = system_config::migrations::run_up(&db)
+                .await
+                .map_err(scrub)?;
+            if ctx.json {
+                json(
+                    &json!({"database": shown, "applied": report.applied, "adopted_existing": report.adopted_existing,
+                             "duplicates_removed": report.duplicates_removed, "pending": report.pending}),
+                )
+            } else {
+                line(format!("{shown}: {report}"));
+                Ok(())
+            }
+        }
+        MigrateAction::Down => {
+            let report = system_config::migrations::run_down(&db, Some(1))
+                .await
+                .map_err(scrub)?;
+            done(
+                ctx,
+                &format!("{shown}: rolled back {}", report.applied.join(", ")),
+            )
+        }
+        MigrateAction::Status => {
+            let list = system_config::migrations::status(&db)
+                .await
+                .map_err(scrub)?;
+            if ctx.json {
+                let list: Vec<Value> = list
+                    .iter()
+                    .map(|(n, a)| json!({"name": n, "applied": a}))
+                    .collect();
+                json(&list)
+            } else {
+                for (name, applied) in list {
+                    line(format!(
+                        "{name}: {}",
+                        if applied { "applied" } else { "pending" }
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn config(ctx: &Context, action: ConfigAction) -> Result<()> {
+    let store = ctx.store().await?;
+    match action {
+        ConfigAction::Get { key } => match store.get(&key)? {
+            Some(value) => json(&value),
+            None => Err(UsageError(format!("no key `{key}`")).into()),
+        },
+        ConfigAction::Set { key, value } => {
+            let value: Value = serde_json::from_str(&value).map_err(|e| {
+                UsageError(format!(
+                    "the value is not JSON ({e}); quote strings as '\"text\"'"
+                ))
+            })?;
+            let outcome = store.set(&key, value).await?;
+            done(
+                ctx,
+                &format!(
+                    "{key}: {}",
+                    if outcome.is_changed() {
+                        "changed"
+                    } else {
+                        "unchanged"
+                    }
+                ),
+            )
+        }
+        ConfigAction::Delete { key } => {
+            let existed = store.delete(&key).await?;
+            done(
+                ctx,
+                &format!("{key}: {}", if existed { "deleted" } else { "was not set" }),
+            )
+        }
+        ConfigAction::List => {
+            let keys: Vec<String> = store.all().into_keys().collect();
+            let corrupt = store.corrupt_keys();
+            if ctx.json {
+                json(&json!({"keys": keys, "corrupt": corrupt}))
+            } else {
+                for key in keys {
+                    line(key);
+                }
+                for key in corrupt {
+                    line(format!("{key} (corrupt: not valid JSON)"));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+fn shown_conf(conf: &StorageConf, show_secrets: bool) -> Value {
+    let config = if show_secrets {
+        conf.config.clone()
+    } else {
+        redact_config(&conf.config)
+    };
+    let mut entry = Map::new();
+    entry.insert("type".into(), json!(conf.kind));
+    entry.insert("name".into(), json!(conf.name));
+    entry.insert("config".into(), Value::Object(config));
+    let extra = if show_secrets {
+        conf.extra.clone()
+    } else {
+        redact_config(&conf.extra)
+    };
+    entry.extend(extra);
+    Value::Object(entry)
+}
+
+async fn storage(ctx: &Context, action: StorageAction) -> Result<()> {
+    let storages = ctx.storages().await?;
+    match action {
+        StorageAction::List { show_secrets } => {
+            let list = storages.list()?;
+            if ctx.json {
+                let list: Vec<Value> = list.iter().map(|c| shown_conf(c, show_secrets)).collect();
+                return json(&json!({"storages": list, "duplicates": storages.duplicates()?}));
+            }
+            for conf in &list {
+                let logged_in = conf.config.contains_key("access_token")
+                    || conf.config.contains_key("refresh_token");
+                line(format!(
+                    "{:<10} {:<12} {}",
+                    conf.kind.as_deref().unwrap_or("(none)"),
+                    conf.name.as_deref().unwrap_or("(none)"),
+                    if logged_in { "logged in" } else { "-" }
+                ));
+            }
+            for dup in storages.duplicates()? {
+                note(format!(
+                    "warning: storage type `{dup}` appears more than once; the first entry is used"
+                ));
+            }
+            Ok(())
+        }
+        StorageAction::Show {
+            storage,
+            show_secrets,
+        } => {
+            let conf = storages
+                .get(&storage)?
+                .ok_or_else(|| UsageError(format!("no storage `{storage}`")))?;
+            json(&shown_conf(&conf, show_secrets))
+        }
+        StorageAction::Add { storage, name } => {
+            let name = name.unwrap_or_else(|| storage.clone());
+            storages
+                .add(StorageConf::new(storage.as_str(), name))
+                .await?;
+            done(ctx, &format!("added {storage}"))
+        }
+        StorageAction::Patch { storage, patch } => {
+            let patch: Value = serde_json::from_str(&patch)
+                .map_err(|e| UsageError(format!("the patch is not JSON: {e}")))?;
+            if !patch.is_object() {
+                return Err(UsageError("the patch must be a JSON object".into()).into());
+            }
+            let changed = storages.patch(&storage, &patch).await?;
+            done(
+                ctx,
+                &format!(
+                    "{storage}: {}",
+                    if changed { "changed" } else { "unchanged" }
+                ),
+            )
+        }
+        StorageAction::Reset { storage } => {
+            storages.reset(&storage).await?;
+            done(ctx, &format!("{storage}: config emptied"))
+        }
+        StorageAction::Remove { storage } => {
+            let removed = storages.remove(&storage).await?;
+            done(
+                ctx,
+                &format!(
+                    "{storage}: {}",
+                    if removed { "removed" } else { "was not there" }
+                ),
+            )
+        }
+    }
+}
+
+/// Renders `payload` as a QR code for a terminal.
+pub fn qr_text(payload: &str) -> Result<String> {
+    let code = qrcode::QrCode::new(payload.as_bytes()).context("rendering the QR code")?;
+    Ok(code
+        .render::<qrcode::render::unicode::Dense1x2>()
+        .dark_color(qrcode::render::unicode::Dense1x2::Light)
+        .light_color(qrcode::render::unicode::Dense1x2::Dark)
+        .quiet_zone(true)
+        .build())
+}
+
+/// Runs a QR login to the end, showing the code and each status change.
+pub async fn qr_login(drive: &dyn CloudStorage, timeout: Duration, show: bool) -> Result<()> {
+    let login = drive.start_qr_login().await?;
+    if show {
+        note(qr_text(&login.qr_payload)?);
+        let app = match crate::context::provider_of(drive.storage_type()) {
+            Some("alipan") => "Aliyun Drive (alipan)",
+            _ => "115",
+        };
+        note(format!("Scan with the {app} app: {}", login.qr_payload));
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last = None;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return Err(UsageError(format!(
+                "no confirmation within {}s; run login again",
+                timeout.as_secs()
+            ))
+            .into());
+        }
+        let status = tokio::select! {
+            status = drive.poll_qr_login(&login, left.min(Duration::from_secs(30))) => status?,
+            _ = tokio::signal::ctrl_c() => {
+                note("login cancelled; nothing was saved");
+                return Err(Cancelled.into());
+            }
+        };
+        if last != Some(status) {
+            note(match status {
+                LoginStatus::Waiting => "waiting for the scan…",
+                LoginStatus::Scanned => "scanned; confirm on the phone…",
+                LoginStatus::Confirmed => "confirmed; tokens saved",
+                LoginStatus::Expired => "the QR code expired",
+                LoginStatus::Cancelled => "cancelled on the phone",
+            });
+            last = Some(status);
+        }
+        match status {
+            LoginStatus::Confirmed => return Ok(()),
+            LoginStatus::Expired | LoginStatus::Cancelled => {
+                return Err(anyhow!(cloud_clients::Error::NeedsLogin {
+                    storage: drive.storage_type().to_owned(),
+                    reason: format!("the QR login ended: {status:?}; run login again"),
+                }));
+            }
+            LoginStatus::Waiting | LoginStatus::Scanned => {}
+        }
+    }
+}
+
+async fn login(ctx: &Context, args: LoginArgs) -> Result<()> {
+    let storages = ctx.storages().await?;
+    if let Some(id) = &args.client_id {
+        storages
+            .patch(&args.storage, &json!({"client_id": id}))
+            .await?;
+    }
+    let drive = ctx.client(&storages, &args.storage)?;
+    qr_login(drive.as_ref(), Duration::from_secs(args.timeout), !ctx.json).await?;
+    token_report(ctx, &storages, &[args.storage])
+}
+
+/// A storage's login as stored: state, expiry, seconds left. Never a secret.
+fn status_of(conf: &Map<String, Value>) -> Value {
+    let has = |k: &str| {
+        conf.get(k)
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+    };
+    if !has("access_token") && !has("refresh_token") {
+        return json!({"state": "logged-out"});
+    }
+    let num = |k: &str| {
+        conf.get(k).and_then(|v| {
+            v.as_i64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
+    };
+    let expires_at = match (num("refresh_time"), num("expires_in")) {
+        (Some(at), Some(life)) if life > 0 => Some(at + life),
+        _ => None,
+    };
+    let left = expires_at.map(|e| e - now());
+    let state = match left {
+        Some(left) if left <= 0 && has("refresh_token") => "expired (refreshes on next use)",
+        Some(left) if left <= 0 => "expired (log in again)",
+        _ => "valid",
+    };
+    json!({
+        "state": state,
+        "expires_at": expires_at.map(time),
+        "seconds_left": left.map(|l| l.max(0)),
+        "refreshable": has("refresh_token"),
+    })
+}
+
+fn token_report(ctx: &Context, storages: &StorageHelper, only: &[String]) -> Result<()> {
+    let mut report = Map::new();
+    for conf in storages.list()? {
+        let Some(kind) = conf.kind.clone() else {
+            continue;
+        };
+        let wanted = if only.is_empty() {
+            crate::context::provider_of(&kind).is_some()
+        } else {
+            only.contains(&kind)
+        };
+        if wanted {
+            report.insert(kind, status_of(&conf.config));
+        }
+    }
+    for name in only {
+        if !report.contains_key(name) {
+            return Err(UsageError(format!("no storage `{name}`")).into());
+        }
+    }
+    if ctx.json {
+        return json(&report);
+    }
+    for (kind, status) in report {
+        let mut text = format!("{kind}: {}", status["state"].as_str().unwrap_or_default());
+        if let Some(at) = status["expires_at"].as_str() {
+            text.push_str(&format!(
+                ", expires {at} ({}s left)",
+                status["seconds_left"]
+            ));
+        }
+        line(text);
+    }
+    Ok(())
+}
+
+async fn token(ctx: &Context, action: TokenAction) -> Result<()> {
+    let storages = ctx.storages().await?;
+    match action {
+        TokenAction::Status { storage } => {
+            token_report(ctx, &storages, &storage.into_iter().collect::<Vec<_>>())
+        }
+        TokenAction::Refresh { storage, force } => {
+            let drive = ctx.client(&storages, &storage)?;
+            if force {
+                drive.accessor().force_refresh().await?;
+            } else {
+                drive.accessor().access_token().await?;
+            }
+            if let TokenState::RateLimited { until } = drive.accessor().state() {
+                note(format!(
+                    "rate-limited by the provider until {until:?}; the current token is still valid"
+                ));
+            }
+            token_report(ctx, &storages, &[storage])
+        }
+        TokenAction::Print { storage } => {
+            let drive = ctx.client(&storages, &storage)?;
+            let token = drive.accessor().access_token().await?;
+            if ctx.json {
+                json(&json!({"access_token": token.secret()}))
+            } else {
+                line(token.secret());
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn open_target(ctx: &Context, target: &str) -> Result<(Box<dyn CloudStorage>, String)> {
+    let (storage, path) = split_target(target)?;
+    let storages = ctx.storages().await?;
+    Ok((ctx.client(&storages, storage)?, path))
+}
+
+async fn must_stat(drive: &dyn CloudStorage, path: &str) -> Result<FileItem> {
+    drive
+        .stat(path)
+        .await?
+        .ok_or_else(|| UsageError(format!("{}:{path} does not exist", drive.storage_type())).into())
+}
+
+fn show_item(ctx: &Context, item: &FileItem) -> Result<()> {
+    if ctx.json {
+        return json(item);
+    }
+    line(format!(
+        "{}  {:>10}  {}  {}",
+        if item.is_folder() { "d" } else { "-" },
+        item.size.map(bytes).unwrap_or_default(),
+        item.modified.map(time).unwrap_or_default(),
+        item.path
+    ));
+    Ok(())
+}
+
+async fn ls(ctx: &Context, target: &str) -> Result<()> {
+    let (drive, path) = open_target(ctx, target).await?;
+    let folder = must_stat(drive.as_ref(), &path).await?;
+    if !folder.is_folder() {
+        return show_item(ctx, &folder);
+    }
+    let items: Vec<FileItem> = drive.list(&folder).try_collect().await?;
+    if ctx.json {
+        return json(&items);
+    }
+    for item in &items {
+        line(format!(
+            "{}  {:>10}  {}  {}",
+            if item.is_folder() { "d" } else { "-" },
+            item.size.map(bytes).unwrap_or_default(),
+            item.modified.map(time).unwrap_or_default(),
+            item.name
+        ));
+    }
+    note(format!("{} item(s)", items.len()));
+    Ok(())
+}
+
+async fn stat(ctx: &Context, target: &str) -> Result<()> {
+    let (drive, path) = open_target(ctx, target).await?;
+    let item = must_stat(drive.as_ref(), &path).await?;
+    show_item(ctx, &item)
+}
+
+async fn transfer(ctx: &Context, source: &str, folder: &str, copy: bool) -> Result<()> {
+    let (storage, path) = split_target(source)?;
+    let (dest_storage, dest_path) = split_target(folder)?;
+    if storage != dest_storage {
+        return Err(
+            UsageError("moving or copying between storages is not supported".into()).into(),
+        );
+    }
+    let storages = ctx.storages().await?;
+    let drive = ctx.client(&storages, storage)?;
+    let item = must_stat(drive.as_ref(), &path).await?;
+    let folder_item = must_stat(drive.as_ref(), &dest_path).await?;
+    if !folder_item.is_folder() {
+        return Err(UsageError(format!("{folder} is not a folder")).into());
+    }
+    if copy {
+        drive.copy_to(&item, &folder_item).await?;
+    } else {
+        drive.move_to(&item, &folder_item).await?;
+    }
+    done(
+        ctx,
+        &format!(
+            "{} {source} into {folder}",
+            if copy { "copied" } else { "moved" }
+        ),
+    )
+}
+
+async fn download(ctx: &Context, target: &str, dest: &std::path::Path) -> Result<()> {
+    let (drive, path) = open_target(ctx, target).await?;
+    let item = must_stat(drive.as_ref(), &path).await?;
+    let dest = if dest.is_dir() {
+        dest.join(&item.name)
+    } else {
+        dest.to_path_buf()
+    };
+    let show = !ctx.json;
+    let mut last_percent = None;
+    let mut progress = |done: u64, total: Option<u64>| {
+        if !show {
+            return;
+        }
+        let percent = total.filter(|t| *t > 0).map(|t| done * 100 / t);
+        if percent != last_percent {
+            last_percent = percent;
+            let bar = percent.map_or_else(String::new, |p| {
+                let filled = usize::try_from(p / 5).unwrap_or(20);
+                format!(
+                    "[{}{}] {p:>3}% ",
+                    "#".repeat(filled),
+                    " ".repeat(20 - filled.min(20))
+                )
+            });
+            #[allow(clippy::print_stderr)]
+            {
+                eprint!("\r{bar}{}", bytes(done));
+            }
+        }
+    };
+    let written = drive.download(&item, &dest, &mut progress).await?;
+    if show {
+        note("");
+    }
+    done(
+        ctx,
+        &format!("downloaded {} to {}", bytes(written), dest.display()),
+    )
+}

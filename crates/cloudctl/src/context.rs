@@ -1,0 +1,104 @@
+//! What every command needs: the database, the storages, and clients for drives.
+
+use std::collections::HashMap;
+
+use anyhow::{Context as _, Result};
+use cloud_clients::CloudStorage;
+use cloud_clients::u115::{U115Client, U115Options};
+use storage_helper::StorageHelper;
+use system_config::{StoreOptions, SystemConfig};
+
+use crate::exit::UsageError;
+
+/// The database and endpoint overrides of one invocation.
+pub struct Context {
+    pub database_url: String,
+    pub endpoints: HashMap<String, String>,
+    pub json: bool,
+}
+
+/// Which provider serves a storage type (`u115`, `u115-demo`, `alipan`, …).
+pub fn provider_of(storage: &str) -> Option<&'static str> {
+    if storage == "u115" || storage.starts_with("u115-") || storage.starts_with("u115_") {
+        Some("u115")
+    } else if storage == "alipan"
+        || storage.starts_with("alipan-")
+        || storage.starts_with("alipan_")
+    {
+        Some("alipan")
+    } else {
+        None
+    }
+}
+
+impl Context {
+    pub fn new(database_url: String, flags: &[String], json: bool) -> Result<Self> {
+        let mut endpoints = HashMap::new();
+        let from_env = std::env::var("CLOUDCTL_ENDPOINTS").unwrap_or_default();
+        let listed = from_env
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .chain(flags.iter().cloned());
+        for spec in listed {
+            let (provider, url) = spec.split_once('=').ok_or_else(|| {
+                UsageError(format!("--endpoint wants PROVIDER=URL, got `{spec}`"))
+            })?;
+            endpoints.insert(provider.trim().to_owned(), url.trim().to_owned());
+        }
+        Ok(Self {
+            database_url,
+            endpoints,
+            json,
+        })
+    }
+
+    /// Opens (and migrates) the configuration store.
+    pub async fn store(&self) -> Result<SystemConfig> {
+        SystemConfig::open_with(&self.database_url, StoreOptions::default())
+            .await
+            .context("opening the configuration database")
+    }
+
+    /// The `Storages` list.
+    pub async fn storages(&self) -> Result<StorageHelper> {
+        Ok(StorageHelper::new(self.store().await?))
+    }
+
+    /// A client for `storage`.
+    pub fn client(&self, storages: &StorageHelper, storage: &str) -> Result<Box<dyn CloudStorage>> {
+        match provider_of(storage) {
+            Some("u115") => {
+                let mut options = match self.endpoints.get("u115") {
+                    Some(url) => U115Options::at(url),
+                    None => U115Options::default(),
+                };
+                options.storage = storage.to_owned();
+                Ok(Box::new(U115Client::new(storages, options)?))
+            }
+            _ => Err(UsageError(format!(
+                "`{storage}` is not a drive this tool can talk to (supported: u115)"
+            ))
+            .into()),
+        }
+    }
+}
+
+/// `TYPE:/path` → (`TYPE`, `/path`).
+pub fn split_target(target: &str) -> Result<(&str, String)> {
+    match target.split_once(':') {
+        Some((storage, path)) if !storage.is_empty() => {
+            let path = if path.starts_with('/') {
+                path.to_owned()
+            } else {
+                format!("/{path}")
+            };
+            Ok((storage, path))
+        }
+        _ => Err(UsageError(format!(
+            "expected TYPE:/path (like u115:/movies), got `{target}`"
+        ))
+        .into()),
+    }
+}

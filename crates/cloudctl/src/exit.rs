@@ -1,0 +1,61 @@
+//! Exit codes, decided by the kind of error at the root of the chain.
+
+/// A mistake in how the command was called.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The user pressed Ctrl-C.
+#[derive(Debug, thiserror::Error)]
+#[error("cancelled")]
+pub struct Cancelled;
+
+/// Usage or configuration error.
+pub const USAGE: u8 = 2;
+/// A (new) login is needed.
+pub const NEEDS_LOGIN: u8 = 3;
+/// The provider refused, rate-limited or could not be reached.
+pub const PROVIDER: u8 = 4;
+/// The database failed.
+pub const DATABASE: u8 = 5;
+/// Cancelled with Ctrl-C.
+pub const CANCELLED: u8 = 130;
+
+fn storage_code(err: &storage_helper::Error) -> u8 {
+    match err {
+        storage_helper::Error::NotFound { .. } | storage_helper::Error::AlreadyExists { .. } => {
+            USAGE
+        }
+        _ => DATABASE,
+    }
+}
+
+/// The exit code for `err`.
+pub fn code(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if cause.is::<UsageError>() {
+            return USAGE;
+        }
+        if cause.is::<Cancelled>() {
+            return CANCELLED;
+        }
+        if let Some(e) = cause.downcast_ref::<cloud_clients::Error>() {
+            use cloud_clients::Error as E;
+            return match e {
+                E::LoggedOut { .. } | E::NeedsLogin { .. } | E::FixedTokenRejected { .. } => {
+                    NEEDS_LOGIN
+                }
+                E::Configuration { .. } => USAGE,
+                E::Storage(inner) | E::SaveFailed { source: inner, .. } => storage_code(inner),
+                _ => PROVIDER,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<storage_helper::Error>() {
+            return storage_code(e);
+        }
+        if cause.is::<system_config::Error>() {
+            return DATABASE;
+        }
+    }
+    1
+}

@@ -1,0 +1,53 @@
+//! Printing results: human-readable lines, or one JSON document with `--json`.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+/// Prints `value` as pretty JSON.
+#[allow(clippy::print_stdout)]
+pub fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Prints a line on standard output.
+#[allow(clippy::print_stdout)]
+pub fn line(text: impl AsRef<str>) {
+    println!("{}", text.as_ref());
+}
+
+/// Prints a line on standard error (progress, QR codes, notes), keeping stdout for results.
+#[allow(clippy::print_stderr)]
+pub fn note(text: impl AsRef<str>) {
+    eprintln!("{}", text.as_ref());
+}
+
+/// Unix seconds as an RFC 3339 UTC time.
+pub fn time(unix: i64) -> String {
+    cloud_clients::format_timestamp_ms(u64::try_from(unix).unwrap_or(0).saturating_mul(1000))
+}
+
+/// Unix seconds now.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Bytes in a readable unit.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
