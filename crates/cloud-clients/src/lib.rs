@@ -11,7 +11,8 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use cloud_clients::u115::{U115Client, U115Options};
-//! use cloud_clients::{AccessToken, Grant, RefreshToken, TokenState};
+//! use cloud_clients::{AccessToken, CloudStorage, Grant, RefreshToken, TokenState};
+//! use futures::TryStreamExt;
 //! use storage_helper::StorageHelper;
 //! use system_config::SystemConfig;
 //!
@@ -24,6 +25,7 @@
 //!
 //! // Tokens from a login are saved in the `u115` storage's config before they are used.
 //! let pair = sim.login("alice");
+//! sim.add_file("alice", "/Movies/Dune.mkv", b"...".to_vec())?;
 //! drive
 //!     .accessor()
 //!     .save_login(Grant {
@@ -38,7 +40,11 @@
 //! let token = drive.accessor().access_token().await?;
 //! assert_eq!(format!("{token:?}"), "AccessToken([redacted])");
 //! assert!(matches!(drive.accessor().state(), TokenState::Valid { .. }));
-//! drive.user_info().await?;
+//!
+//! // Every file operation goes through the provider-neutral `CloudStorage` trait.
+//! let movies = drive.stat("/Movies").await?.expect("exists");
+//! let names: Vec<String> = drive.list(&movies).map_ok(|item| item.name).try_collect().await?;
+//! assert_eq!(names, ["Dune.mkv"]);
 //! # Ok(()) }
 //! ```
 #![warn(

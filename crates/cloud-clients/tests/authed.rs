@@ -48,24 +48,25 @@ async fn a_request_with_a_rejected_token_refreshes_and_retries_once() -> anyhow:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_idempotent_requests_are_not_repeated() -> anyhow::Result<()> {
-    let db = test_support::TestDb::sqlite()?;
-    let env = env(&db.url).await?;
-    env.login().await?;
-    let accessor = env.client()?.accessor().clone();
-    let mut attempts = 0;
-    let result: Result<(), Error> = accessor
-        .with_token(false, |_| {
-            attempts += 1;
-            async { Ok(Call::TokenRejected) }
-        })
-        .await;
-    assert!(matches!(result, Err(Error::Transient { .. })), "{result:?}");
-    assert_eq!(attempts, 1);
-    assert_eq!(
-        env.sim.account_stats(ACCOUNT).refresh_calls,
-        1,
-        "the token was still renewed"
-    );
+    for db in backends().await? {
+        let env = env(&db.url).await?;
+        env.login().await?;
+        let accessor = env.client()?.accessor().clone();
+        let mut attempts = 0;
+        let result: Result<(), Error> = accessor
+            .with_token(false, |_| {
+                attempts += 1;
+                async { Ok(Call::TokenRejected) }
+            })
+            .await;
+        assert!(matches!(result, Err(Error::Transient { .. })), "{result:?}");
+        assert_eq!(attempts, 1);
+        assert_eq!(
+            env.sim.account_stats(ACCOUNT).refresh_calls,
+            1,
+            "the token was still renewed"
+        );
+    }
     Ok(())
 }
 

@@ -230,31 +230,32 @@ async fn rate_limits_keep_serving_a_still_valid_token_and_back_off() -> anyhow::
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refreshed_too_often_is_a_rate_limit() -> anyhow::Result<()> {
-    let db = test_support::TestDb::sqlite()?;
-    let env = env(&db.url).await?;
-    env.login().await?;
-    let client = env.client()?;
-    // One refresh, then the provider forbids another for a day.
-    env.advance(Duration::from_secs(7200 - 300));
-    let second = client.accessor().access_token().await?;
-    env.sim
-        .set_min_refresh_interval(Duration::from_secs(24 * 3600));
-    env.advance(Duration::from_secs(7200 - 300));
-    assert_eq!(
-        client.accessor().access_token().await?,
-        second,
-        "the still-valid token is served"
-    );
-    assert_eq!(env.sim.account_stats(ACCOUNT).too_frequent, 1);
-    assert!(matches!(
-        client.accessor().state(),
-        TokenState::RateLimited { .. }
-    ));
-    // Once expired and still limited, the caller is told when to come back.
-    env.advance(Duration::from_secs(301));
-    let err = client.accessor().access_token().await.unwrap_err();
-    assert!(matches!(err, Error::RateLimited { .. }), "{err}");
-    assert_eq!(env.sim.account_stats(ACCOUNT).too_frequent, 2);
+    for db in backends().await? {
+        let env = env(&db.url).await?;
+        env.login().await?;
+        let client = env.client()?;
+        // One refresh, then the provider forbids another for a day.
+        env.advance(Duration::from_secs(7200 - 300));
+        let second = client.accessor().access_token().await?;
+        env.sim
+            .set_min_refresh_interval(Duration::from_secs(24 * 3600));
+        env.advance(Duration::from_secs(7200 - 300));
+        assert_eq!(
+            client.accessor().access_token().await?,
+            second,
+            "the still-valid token is served"
+        );
+        assert_eq!(env.sim.account_stats(ACCOUNT).too_frequent, 1);
+        assert!(matches!(
+            client.accessor().state(),
+            TokenState::RateLimited { .. }
+        ));
+        // Once expired and still limited, the caller is told when to come back.
+        env.advance(Duration::from_secs(301));
+        let err = client.accessor().access_token().await.unwrap_err();
+        assert!(matches!(err, Error::RateLimited { .. }), "{err}");
+        assert_eq!(env.sim.account_stats(ACCOUNT).too_frequent, 2);
+    }
     Ok(())
 }
 
@@ -307,6 +308,32 @@ async fn transient_failures_retry_with_backoff_and_touch_nothing() -> anyhow::Re
                 before["refresh_token"]
             );
         }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_failed_code_is_transient_and_retried() -> anyhow::Result<()> {
+    for db in backends().await? {
+        let env = env(&db.url).await?;
+        let pair = env.login().await?;
+        env.expire();
+        // 40140121 "refresh failed", as 115 sends it: HTTP 200 with the code.
+        let answer = r#"{"state":0,"code":40140121,"message":"refresh failed","data":null}"#;
+        env.sim.inject_fault(
+            REFRESH,
+            Fault::Malformed(Malformed::Custom(answer.into())),
+            2,
+        );
+        let token = env.client()?.accessor().access_token().await?;
+        assert_eq!(env.sim.path_count(REFRESH), 3, "two retries, then success");
+        assert_ne!(token.secret(), pair.access_token);
+        assert_eq!(
+            Some(env.stored_token("refresh_token").await?),
+            env.sim.live_refresh_token(ACCOUNT),
+            "{:?}",
+            db.backend
+        );
     }
     Ok(())
 }

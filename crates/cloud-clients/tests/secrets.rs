@@ -37,56 +37,59 @@ fn login_refresh_and_requests_at_trace_never_show_a_token() -> anyhow::Result<()
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let db = test_support::TestDb::sqlite()?;
+    let dbs = runtime.block_on(test_support::backends())?;
 
     let (secrets, shown) = tracing::subscriber::with_default(subscriber, || {
         runtime.block_on(async {
-            let env = env(&db.url).await?;
-            let first = env.login().await?;
-            let client = env.client()?;
+            let mut secrets = Vec::new();
             let mut shown = Vec::new();
-            client.user_info().await?;
-            env.expire();
-            let second = client.accessor().access_token().await?;
-            // A request rejected for its token: refresh and retry once.
-            env.sim.clock().advance(Duration::from_secs(7300));
-            client.user_info().await?;
-            let third = client.accessor().access_token().await?;
-            // Errors: transient, then needs-login.
-            env.expire();
-            env.sim
-                .inject_fault("/open/refreshToken", Fault::Status(500), 3);
-            let transient = client.accessor().access_token().await.unwrap_err();
-            env.sim.clear_faults();
-            env.sim.revoke(ACCOUNT)?;
-            env.advance(Duration::from_secs(5));
-            let needs_login = client.accessor().access_token().await.unwrap_err();
-            assert!(
-                matches!(needs_login, Error::NeedsLogin { .. }),
-                "{needs_login}"
-            );
+            for db in &dbs {
+                let env = env(&db.url).await?;
+                let first = env.login().await?;
+                let client = env.client()?;
+                client.user_info().await?;
+                env.expire();
+                let second = client.accessor().access_token().await?;
+                // A request rejected for its token: refresh and retry once.
+                env.sim.clock().advance(Duration::from_secs(7300));
+                client.user_info().await?;
+                let third = client.accessor().access_token().await?;
+                // Errors: transient, then needs-login.
+                env.expire();
+                env.sim
+                    .inject_fault("/open/refreshToken", Fault::Status(500), 3);
+                let transient = client.accessor().access_token().await.unwrap_err();
+                env.sim.clear_faults();
+                env.sim.revoke(ACCOUNT)?;
+                env.advance(Duration::from_secs(5));
+                let needs_login = client.accessor().access_token().await.unwrap_err();
+                assert!(
+                    matches!(needs_login, Error::NeedsLogin { .. }),
+                    "{needs_login}"
+                );
 
-            for err in [&transient, &needs_login] {
-                shown.push(format!("{err} {err:?}"));
+                for err in [&transient, &needs_login] {
+                    shown.push(format!("{err} {err:?}"));
+                }
+                shown.push(format!(
+                    "{client:?} {:?} {:?}",
+                    client.accessor(),
+                    client.accessor().state()
+                ));
+                shown.push(format!("{second:?} {second} {third:?}"));
+                shown.push(format!(
+                    "{:?}",
+                    env.storages.handle("u115").get_fresh().await?
+                ));
+                secrets.extend([
+                    first.access_token.clone(),
+                    second.secret().to_owned(),
+                    third.secret().to_owned(),
+                ]);
+                secrets.extend(first.refresh_token.clone());
+                secrets.extend(env.sim.live_refresh_token(ACCOUNT));
+                secrets.push(env.stored_token("refresh_token").await?);
             }
-            shown.push(format!(
-                "{client:?} {:?} {:?}",
-                client.accessor(),
-                client.accessor().state()
-            ));
-            shown.push(format!("{second:?} {second} {third:?}"));
-            shown.push(format!(
-                "{:?}",
-                env.storages.handle("u115").get_fresh().await?
-            ));
-            let mut secrets = vec![
-                first.access_token.clone(),
-                second.secret().to_owned(),
-                third.secret().to_owned(),
-            ];
-            secrets.extend(first.refresh_token.clone());
-            secrets.extend(env.sim.live_refresh_token(ACCOUNT));
-            secrets.push(env.stored_token("refresh_token").await?);
             anyhow::Ok((secrets, shown))
         })
     })?;

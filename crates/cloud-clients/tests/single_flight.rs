@@ -127,36 +127,37 @@ async fn a_token_saved_by_another_process_is_adopted_not_refreshed() -> anyhow::
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_changes_are_announced() -> anyhow::Result<()> {
-    let db = test_support::TestDb::sqlite()?;
-    let env = env(&db.url).await?;
-    let client = env.client()?;
-    let err = client.accessor().access_token().await.unwrap_err();
-    assert!(
-        matches!(err, cloud_clients::Error::LoggedOut { .. }),
-        "{err}"
-    );
-    assert_eq!(client.accessor().state(), TokenState::LoggedOut);
+    for db in backends().await? {
+        let env = env(&db.url).await?;
+        let client = env.client()?;
+        let err = client.accessor().access_token().await.unwrap_err();
+        assert!(
+            matches!(err, cloud_clients::Error::LoggedOut { .. }),
+            "{err}"
+        );
+        assert_eq!(client.accessor().state(), TokenState::LoggedOut);
 
-    env.login().await?;
-    let mut watch = client.accessor().watch();
-    client.accessor().access_token().await?;
-    assert_eq!(client.accessor().state().label(), "valid");
-    env.expire();
-    env.sim.inject_fault(
-        "/open/refreshToken",
-        Fault::Delay(Duration::from_millis(300)),
-        1,
-    );
-    let task = tokio::spawn({
-        let client = client.clone();
-        async move { client.accessor().access_token().await }
-    });
-    let mut seen = Vec::new();
-    while seen.last() != Some(&"valid") || seen.len() < 2 {
-        tokio::time::timeout(Duration::from_secs(5), watch.changed()).await??;
-        seen.push(watch.borrow_and_update().label());
+        env.login().await?;
+        let mut watch = client.accessor().watch();
+        client.accessor().access_token().await?;
+        assert_eq!(client.accessor().state().label(), "valid");
+        env.expire();
+        env.sim.inject_fault(
+            "/open/refreshToken",
+            Fault::Delay(Duration::from_millis(300)),
+            1,
+        );
+        let task = tokio::spawn({
+            let client = client.clone();
+            async move { client.accessor().access_token().await }
+        });
+        let mut seen = Vec::new();
+        while seen.last() != Some(&"valid") || seen.len() < 2 {
+            tokio::time::timeout(Duration::from_secs(5), watch.changed()).await??;
+            seen.push(watch.borrow_and_update().label());
+        }
+        task.await??;
+        assert!(seen.contains(&"refreshing"), "{seen:?}");
     }
-    task.await??;
-    assert!(seen.contains(&"refreshing"), "{seen:?}");
     Ok(())
 }

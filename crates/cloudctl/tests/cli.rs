@@ -208,3 +208,40 @@ fn demo_runs_end_to_end_and_leaves_nothing_behind() -> anyhow::Result<()> {
     assert!(ok(cloudctl(&url, None, &["demo", "--tasks", "10"])).contains("1 refresh request"));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_cancels_a_login_cleanly() -> anyhow::Result<()> {
+    use std::io::Read;
+    let db = test_support::TestDb::sqlite()?;
+    // No auto-confirm: the login waits until interrupted.
+    let sim = cloud_sim::Sim115::start(cloud_sim::Config115 {
+        client_id: Some(APP_ID.into()),
+        ..cloud_sim::Config115::default()
+    })
+    .await?;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cloudctl"))
+        .args(["--database-url", &db.url, "--endpoint", &format!("u115={}", sim.base_url())])
+        .args(["login", "u115", "--client-id", APP_ID])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    // Wait until the QR code is out and the poll is running.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while sim.stats().long_polls_waiting == 0 {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "the login never started polling");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status()?;
+    assert!(status.success());
+    let code = child.wait()?.code();
+    let mut err = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        pipe.read_to_string(&mut err)?;
+    }
+    assert_eq!(code, Some(130), "{err}");
+    assert!(err.contains("cancelled"), "{err}");
+    // Nothing was saved.
+    let shown = ok(cloudctl(&db.url, None, &["storage", "show", "u115", "--show-secrets"]));
+    assert!(!shown.contains("access_token"), "{shown}");
+    Ok(())
+}
