@@ -69,17 +69,11 @@ pub fn run(args: Args) -> Result<()> {
         "cargo test (SQLite + PostgreSQL)",
         cargo()
             .args(["test", "--workspace"])
-            .env(test_env::PG_URL, server.url())
-            .env(test_env::REQUIRE_PG, "1"),
+            .env(test_support::PG_URL_ENV, server.url())
+            .env(test_support::REQUIRE_PG_ENV, "1"),
     );
     drop(server);
     result
-}
-
-/// Names of the variables `test-support` reads.
-mod test_env {
-    pub const PG_URL: &str = "DRIVEKEEP_TEST_PG_URL";
-    pub const REQUIRE_PG: &str = "DRIVEKEEP_REQUIRE_PG";
 }
 
 pub fn bench(args: &[String]) -> Result<()> {

@@ -85,8 +85,20 @@ fn done(ctx: &Context, message: &str) -> Result<()> {
     }
 }
 
-async fn migrate(ctx: &Context, action: MigrateAction) -> Result<()> {
+/// Applies the pending migrations of the context's database.
+pub async fn migrate_up(ctx: &Context) -> Result<system_config::migrations::MigrationReport> {
     let db = system_config::connect(&ctx.database_url, &Default::default()).await?;
+    let report = system_config::migrations::run_up(&db).await.map_err(|e| {
+        anyhow!(
+            "{}",
+            system_config::scrub_url_secrets(&e.to_string(), &ctx.database_url)
+        )
+    })?;
+    db.close().await.ok();
+    Ok(report)
+}
+
+async fn migrate(ctx: &Context, action: MigrateAction) -> Result<()> {
     let shown = redact_url(&ctx.database_url);
     let scrub = |e: system_config::sea_orm::DbErr| {
         anyhow!(
@@ -96,9 +108,7 @@ async fn migrate(ctx: &Context, action: MigrateAction) -> Result<()> {
     };
     match action {
         MigrateAction::Up => {
-            let report = system_config::migrations::run_up(&db)
-                .await
-                .map_err(scrub)?;
+            let report = migrate_up(ctx).await?;
             if ctx.json {
                 json(
                     &json!({"database": shown, "applied": report.applied, "adopted_existing": report.adopted_existing,
@@ -110,6 +120,7 @@ async fn migrate(ctx: &Context, action: MigrateAction) -> Result<()> {
             }
         }
         MigrateAction::Down => {
+            let db = system_config::connect(&ctx.database_url, &Default::default()).await?;
             let report = system_config::migrations::run_down(&db, Some(1))
                 .await
                 .map_err(scrub)?;
@@ -119,6 +130,7 @@ async fn migrate(ctx: &Context, action: MigrateAction) -> Result<()> {
             )
         }
         MigrateAction::Status => {
+            let db = system_config::connect(&ctx.database_url, &Default::default()).await?;
             let list = system_config::migrations::status(&db)
                 .await
                 .map_err(scrub)?;

@@ -10,7 +10,7 @@ use futures::TryStreamExt;
 use serde_json::json;
 
 use crate::cli::DemoArgs;
-use crate::commands::qr_login;
+use crate::commands::{migrate_up, qr_login};
 use crate::context::Context;
 use crate::output::{json, line, note};
 
@@ -25,14 +25,7 @@ fn step(n: u32, text: &str) {
 pub async fn run(ctx: &Context, args: DemoArgs) -> Result<()> {
     let started = Instant::now();
     step(1, "migrating the configuration database");
-    let db = system_config::connect(&ctx.database_url, &Default::default()).await?;
-    let report = system_config::migrations::run_up(&db).await.map_err(|e| {
-        anyhow::anyhow!(system_config::scrub_url_secrets(
-            &e.to_string(),
-            &ctx.database_url
-        ))
-    })?;
-    db.close().await.ok();
+    let report = migrate_up(ctx).await?;
     note(format!(
         "      {}: {report}",
         system_config::redact_url(&ctx.database_url)

@@ -220,7 +220,12 @@ async fn ctrl_c_cancels_a_login_cleanly() -> anyhow::Result<()> {
     })
     .await?;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cloudctl"))
-        .args(["--database-url", &db.url, "--endpoint", &format!("u115={}", sim.base_url())])
+        .args([
+            "--database-url",
+            &db.url,
+            "--endpoint",
+            &format!("u115={}", sim.base_url()),
+        ])
         .args(["login", "u115", "--client-id", APP_ID])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -228,10 +233,15 @@ async fn ctrl_c_cancels_a_login_cleanly() -> anyhow::Result<()> {
     // Wait until the QR code is out and the poll is running.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while sim.stats().long_polls_waiting == 0 {
-        anyhow::ensure!(std::time::Instant::now() < deadline, "the login never started polling");
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the login never started polling"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status()?;
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()?;
     assert!(status.success());
     let code = child.wait()?.code();
     let mut err = String::new();
@@ -241,7 +251,11 @@ async fn ctrl_c_cancels_a_login_cleanly() -> anyhow::Result<()> {
     assert_eq!(code, Some(130), "{err}");
     assert!(err.contains("cancelled"), "{err}");
     // Nothing was saved.
-    let shown = ok(cloudctl(&db.url, None, &["storage", "show", "u115", "--show-secrets"]));
+    let shown = ok(cloudctl(
+        &db.url,
+        None,
+        &["storage", "show", "u115", "--show-secrets"],
+    ));
     assert!(!shown.contains("access_token"), "{shown}");
     Ok(())
 }
