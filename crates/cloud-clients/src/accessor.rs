@@ -156,9 +156,13 @@ struct Inner {
     clock: Arc<dyn Clock>,
     source: Source,
     state: watch::Sender<TokenState>,
-    /// Bumped whenever a token is installed, so callers waiting for a refresh all wake at
-    /// once instead of passing the single-flight mutex one by one.
-    installed: watch::Sender<u64>,
+    /// Bumped whenever a token is installed and whenever a flight (the slow path) ends, so
+    /// callers waiting for a refresh all wake at once instead of passing the single-flight
+    /// mutex one by one.
+    generation: watch::Sender<u64>,
+    /// The error the last failed flight ended with, and the generation it ended at: callers
+    /// that waited for that flight get the same answer instead of trying again one by one.
+    last_failure: parking_lot::Mutex<Option<(u64, Error)>>,
 }
 
 /// The access token of one storage, refreshed and persisted by itself. Cheap to clone;
@@ -241,7 +245,8 @@ impl TokenAccessor {
                 clock,
                 source: Source::Managed(Box::new(managed)),
                 state: watch::Sender::new(TokenState::LoggedOut),
-                installed: watch::Sender::new(0),
+                generation: watch::Sender::new(0),
+                last_failure: parking_lot::Mutex::new(None),
             }),
         };
         // Serve a stored, fresh token without touching the database again.
@@ -271,7 +276,8 @@ impl TokenAccessor {
                 clock: Arc::new(SystemClock),
                 source: Source::Fixed,
                 state: watch::Sender::new(TokenState::Valid { expires_at: None }),
-                installed: watch::Sender::new(0),
+                generation: watch::Sender::new(0),
+                last_failure: parking_lot::Mutex::new(None),
             }),
         }
     }
@@ -380,7 +386,7 @@ impl TokenAccessor {
             refresh_at_ms,
         });
         self.inner
-            .installed
+            .generation
             .send_modify(|generation| *generation += 1);
         self.set_state(TokenState::Valid {
             expires_at: stored.expires_at_ms().map(to_system_time),
@@ -519,31 +525,60 @@ impl TokenAccessor {
     async fn slow(&self) -> Result<AccessToken> {
         let m = self.managed()?;
         loop {
-            // Become the one doing the work, or wait for whoever is: a token installed by
-            // them wakes every waiter at once; their failure hands the lock to the next.
+            // Become the one doing the work (the flight), or wait for whoever is: a token
+            // they install, or the end of their flight, wakes every waiter at once.
             if let Ok(flight) = m.flight.try_lock() {
-                return self.slow_locked(m, flight).await;
+                return self.fly(m, flight).await;
             }
-            let mut installed = self.inner.installed.subscribe();
+            let mut generation = self.inner.generation.subscribe();
+            let seen = *generation.borrow_and_update();
             if let Some(token) = self.fast() {
                 return Ok(token);
             }
-            tokio::select! {
-                _ = installed.changed() => {
-                    if let Some(token) = self.fast() {
-                        return Ok(token);
-                    }
-                }
-                flight = m.flight.lock() => return self.slow_locked(m, flight).await,
+            // The flight may have ended between the first try and the subscription.
+            if let Ok(flight) = m.flight.try_lock() {
+                return self.fly(m, flight).await;
+            }
+            if generation.changed().await.is_err() {
+                continue;
+            }
+            if let Some(token) = self.fast() {
+                return Ok(token);
+            }
+            if let Some((at, err)) = &*self.inner.last_failure.lock()
+                && *at > seen
+            {
+                return Err(shared_failure(&self.inner.storage, err));
             }
         }
     }
 
-    async fn slow_locked(
+    /// Runs the slow path holding the single-flight lock; records its failure for the
+    /// callers that waited, and wakes them however it ends (even when cancelled).
+    async fn fly(
         &self,
         m: &Managed,
         mut flight: tokio::sync::MutexGuard<'_, Flight>,
     ) -> Result<AccessToken> {
+        struct WakeOnExit<'a>(&'a watch::Sender<u64>);
+        impl Drop for WakeOnExit<'_> {
+            fn drop(&mut self) {
+                self.0.send_modify(|generation| *generation += 1);
+            }
+        }
+        let wake = WakeOnExit(&self.inner.generation);
+        let result = self.slow_locked(m, &mut flight).await;
+        if let Err(err) = &result {
+            let next = *self.inner.generation.borrow() + 1;
+            *self.inner.last_failure.lock() =
+                Some((next, shared_failure(&self.inner.storage, err)));
+        }
+        drop(wake);
+        drop(flight);
+        result
+    }
+
+    async fn slow_locked(&self, m: &Managed, flight: &mut Flight) -> Result<AccessToken> {
         if let Some(token) = self.fast() {
             return Ok(token);
         }
@@ -632,7 +667,7 @@ impl TokenAccessor {
                         None => "the access token was rejected and no refresh token is stored"
                             .to_owned(),
                     };
-                    return Err(self.needs_login(&mut flight, reason, None));
+                    return Err(self.needs_login(flight, reason, None));
                 }
                 LeaseStep::Held { until_ms } => {
                     self.set_state(TokenState::Refreshing);
@@ -686,14 +721,14 @@ impl TokenAccessor {
                                 continue;
                             }
                             return Err(self.needs_login(
-                                &mut flight,
+                                flight,
                                 format!("the refresh token was already used and nothing newer is stored ({reason})"),
                                 Some(refresh_token.secret().to_owned()),
                             ));
                         }
                         RefreshFailure::NeedsLogin { reason } => {
                             return Err(self.needs_login(
-                                &mut flight,
+                                flight,
                                 reason,
                                 Some(refresh_token.secret().to_owned()),
                             ));
@@ -746,7 +781,7 @@ impl TokenAccessor {
                     refresh_at_ms: serve_until,
                 });
                 self.inner
-                    .installed
+                    .generation
                     .send_modify(|generation| *generation += 1);
                 return Ok(access);
             }
@@ -804,6 +839,50 @@ impl TokenAccessor {
                 other => return other,
             }
         }
+    }
+}
+
+/// The error a waiting caller gets when the flight it waited for failed: the same class of
+/// error, without sources that cannot be shared.
+fn shared_failure(storage_type: &str, err: &Error) -> Error {
+    match err {
+        Error::LoggedOut { storage } => Error::LoggedOut {
+            storage: storage.clone(),
+        },
+        Error::NeedsLogin { storage, reason } => Error::NeedsLogin {
+            storage: storage.clone(),
+            reason: reason.clone(),
+        },
+        Error::RateLimited { storage, until } => Error::RateLimited {
+            storage: storage.clone(),
+            until: *until,
+        },
+        Error::Transient { storage, reason } => Error::Transient {
+            storage: storage.clone(),
+            reason: reason.clone(),
+        },
+        Error::FixedTokenRejected { storage } => Error::FixedTokenRejected {
+            storage: storage.clone(),
+        },
+        Error::Configuration { storage, message } => Error::Configuration {
+            storage: storage.clone(),
+            message: message.clone(),
+        },
+        Error::Provider {
+            storage,
+            operation,
+            code,
+            message,
+        } => Error::Provider {
+            storage: storage.clone(),
+            operation: operation.clone(),
+            code: code.clone(),
+            message: message.clone(),
+        },
+        other => Error::Transient {
+            storage: storage_type.to_owned(),
+            reason: format!("the refresh this call waited for failed: {other}"),
+        },
     }
 }
 

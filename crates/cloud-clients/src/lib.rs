@@ -67,6 +67,7 @@ mod storage;
 mod tokens;
 mod util;
 
+pub mod alipan;
 pub mod u115;
 
 pub use accessor::{AccessorOptions, Call, LEASE_MEMBER, TokenAccessor};

@@ -337,3 +337,59 @@ async fn refresh_failed_code_is_transient_and_retried() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn callers_waiting_on_a_failed_refresh_share_its_answer() -> anyhow::Result<()> {
+    for db in backends().await? {
+        let env = env(&db.url).await?;
+        env.login().await?;
+        env.sim.revoke(ACCOUNT)?;
+        env.expire();
+        env.sim
+            .inject_fault(REFRESH, Fault::Delay(Duration::from_millis(200)), 1);
+        let client = env.client()?;
+        let calls: Vec<_> = (0..200)
+            .map(|_| {
+                let client = client.clone();
+                tokio::spawn(async move { client.accessor().access_token().await })
+            })
+            .collect();
+        for call in calls {
+            let err = call.await?.unwrap_err();
+            assert!(err.needs_login(), "{err}");
+        }
+        assert_eq!(
+            env.sim.path_count(REFRESH),
+            1,
+            "{:?}: one refresh answered everyone",
+            db.backend
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_refresher_does_not_strand_its_waiters() -> anyhow::Result<()> {
+    let db = test_support::TestDb::sqlite()?;
+    let env = env(&db.url).await?;
+    env.login().await?;
+    env.expire();
+    env.sim
+        .inject_fault(REFRESH, Fault::Delay(Duration::from_secs(30)), 1);
+    let client = env.client()?;
+    let first = tokio::spawn({
+        let client = client.clone();
+        async move { client.accessor().access_token().await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let second = tokio::spawn({
+        let client = client.clone();
+        async move { client.accessor().access_token().await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The caller doing the refresh goes away mid-flight (its request is abandoned).
+    first.abort();
+    let token = tokio::time::timeout(Duration::from_secs(10), second).await???;
+    assert_eq!(token.secret(), env.stored_token("access_token").await?);
+    Ok(())
+}

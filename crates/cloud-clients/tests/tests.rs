@@ -1,6 +1,7 @@
 //! Integration tests of the token lifecycle against the 115 simulator, on a SQLite file and
 //! (when configured, mandatory in CI) a real PostgreSQL server.
 
+mod alipan;
 mod authed;
 mod common;
 mod conformance;

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use anyhow::{Context as _, Result};
 use cloud_clients::CloudStorage;
+use cloud_clients::alipan::{AlipanClient, AlipanOptions};
 use cloud_clients::u115::{U115Client, U115Options};
 use storage_helper::StorageHelper;
 use system_config::{StoreOptions, SystemConfig};
@@ -77,8 +78,16 @@ impl Context {
                 options.storage = storage.to_owned();
                 Ok(Box::new(U115Client::new(storages, options)?))
             }
+            Some("alipan") => {
+                let mut options = match self.endpoints.get("alipan") {
+                    Some(url) => AlipanOptions::at(url),
+                    None => AlipanOptions::default(),
+                };
+                options.storage = storage.to_owned();
+                Ok(Box::new(AlipanClient::new(storages, options)?))
+            }
             _ => Err(UsageError(format!(
-                "`{storage}` is not a drive this tool can talk to (supported: u115)"
+                "`{storage}` is not a drive this tool can talk to (supported: u115, alipan)"
             ))
             .into()),
         }

@@ -259,3 +259,42 @@ async fn ctrl_c_cancels_a_login_cleanly() -> anyhow::Result<()> {
     assert!(!shown.contains("access_token"), "{shown}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alipan_login_and_listing() -> anyhow::Result<()> {
+    for db in backends().await? {
+        let url = db.url.as_str();
+        let sim = cloud_sim::SimAlipan::start(cloud_sim::ConfigAlipan {
+            client_id: Some(APP_ID.into()),
+            auto_confirm: Some(std::time::Duration::from_millis(300)),
+            ..cloud_sim::ConfigAlipan::default()
+        })
+        .await?;
+        sim.create_account("sim-user");
+        let run = |args: &[&str]| {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cloudctl"));
+            cmd.args([
+                "--database-url",
+                url,
+                "--endpoint",
+                &format!("alipan={}", sim.base_url()),
+            ]);
+            cmd.args(args).output().expect("cloudctl runs")
+        };
+        let out = run(&["login", "alipan", "--client-id", APP_ID]);
+        assert!(stderr(&out).contains("Aliyun Drive"), "{}", stderr(&out));
+        assert!(ok(out).contains("alipan: valid"));
+        // Drive ids were saved with the tokens.
+        let shown: Value = serde_json::from_str(&ok(run(&["storage", "show", "alipan"])))?;
+        assert!(shown["config"]["default_drive_id"].is_string(), "{shown}");
+        sim.add_file_in_drive(
+            "sim-user",
+            cloud_sim::DriveKind::Resource,
+            "/Shows/Pilot.mkv",
+            b"abc".to_vec(),
+        )?;
+        assert!(ok(run(&["ls", "alipan:/Shows"])).contains("Pilot.mkv"));
+        assert!(ok(run(&["--json", "stat", "alipan:/Shows/Pilot.mkv"])).contains("\"size\": 3"));
+    }
+    Ok(())
+}
