@@ -672,6 +672,7 @@ impl TokenAccessor {
                 LeaseStep::Held { until_ms } => {
                     self.set_state(TokenState::Refreshing);
                     if waited_ms > ms(m.options.lease_ttl) * 2 {
+                        self.set_state(state_before);
                         return Err(Error::Transient {
                             storage: storage(),
                             reason: "another process kept renewing the refresh lease without saving tokens".into(),

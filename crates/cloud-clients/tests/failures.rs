@@ -393,3 +393,57 @@ async fn a_cancelled_refresher_does_not_strand_its_waiters() -> anyhow::Result<(
     assert_eq!(token.secret(), env.stored_token("access_token").await?);
     Ok(())
 }
+
+/// SQLite only: a second connection holds the write lock while our refresh is answered, so
+/// the save fails; the rotated tokens must survive in memory and be saved on the next call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_save_keeps_the_rotated_tokens_and_saves_them_next_time() -> anyhow::Result<()> {
+    use cloud_clients::u115::U115Client;
+    use storage_helper::StorageHelper;
+    use system_config::{StoreOptions, SystemConfig};
+
+    let db = test_support::TestDb::sqlite()?;
+    let env = env(&db.url).await?;
+    env.login().await?;
+    let impatient = SystemConfig::open_with(
+        &db.url,
+        StoreOptions::default().busy_timeout(Duration::from_millis(100)),
+    )
+    .await?;
+    let client = U115Client::new(&StorageHelper::new(impatient), env.options())?;
+    env.expire();
+    env.sim
+        .inject_fault(REFRESH, Fault::Delay(Duration::from_millis(400)), 1);
+    let refreshing = tokio::spawn({
+        let client = client.clone();
+        async move { client.accessor().access_token().await }
+    });
+    // While the provider answers, another writer takes the database and keeps it.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let pool = system_config::sea_orm::sqlx::SqlitePool::connect(&db.url).await?;
+    let mut holder = pool.acquire().await?;
+    system_config::sea_orm::sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *holder)
+        .await?;
+    let err = refreshing.await?.unwrap_err();
+    assert!(matches!(err, Error::SaveFailed { .. }), "{err}");
+    // The provider rotated; the store still holds the old (now dead) refresh token.
+    assert_ne!(
+        Some(env.stored_token("refresh_token").await.unwrap_or_default()),
+        env.sim.live_refresh_token(ACCOUNT)
+    );
+    system_config::sea_orm::sqlx::query("ROLLBACK")
+        .execute(&mut *holder)
+        .await?;
+    drop(holder);
+
+    // The next call saves the rotated tokens before anything else, without a new refresh.
+    let token = client.accessor().access_token().await?;
+    assert_eq!(env.sim.path_count(REFRESH), 1);
+    assert_eq!(token.secret(), env.stored_token("access_token").await?);
+    assert_eq!(
+        Some(env.stored_token("refresh_token").await?),
+        env.sim.live_refresh_token(ACCOUNT)
+    );
+    Ok(())
+}
