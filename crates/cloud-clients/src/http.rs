@@ -84,6 +84,16 @@ impl HttpClient {
     }
 }
 
+/// The provider's "retry after" hint: `X-RateLimit-Reset` or `Retry-After`, in seconds.
+pub(crate) fn reset_hint(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get("x-ratelimit-reset")
+        .or_else(|| headers.get("retry-after"))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
 /// A transport error in words: its kind and causes, never its URL.
 pub(crate) fn describe(err: reqwest::Error) -> String {
     let kind = if err.is_timeout() {

@@ -70,10 +70,9 @@
 
 use std::time::Duration;
 
-use reqwest::header::HeaderMap;
 use serde_json::{Map, Value, json};
 
-use crate::http::{HttpClient, describe};
+use crate::http::{HttpClient, describe, reset_hint};
 use crate::provider::{Grant, RefreshFailure, TokenProvider};
 use crate::secret::{AccessToken, ClientSecret, RefreshToken};
 
@@ -176,15 +175,6 @@ impl Failure {
         matches!(self, Failure::Code { code: c, .. }
             if c == code::ACCESS_TOKEN_INVALID || c == code::ACCESS_TOKEN_EXPIRED || c == code::I400JD)
     }
-}
-
-fn reset_hint(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get("x-ratelimit-reset")
-        .or_else(|| headers.get("retry-after"))
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
 }
 
 /// Sends a request and returns the answer's JSON payload (`Null` for an empty success).

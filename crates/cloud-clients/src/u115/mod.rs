@@ -7,10 +7,9 @@
 
 use std::time::Duration;
 
-use reqwest::header::HeaderMap;
 use serde_json::{Map, Value};
 
-use crate::http::{HttpClient, describe};
+use crate::http::{HttpClient, describe, reset_hint};
 use crate::provider::{Grant, RefreshFailure, TokenProvider};
 use crate::secret::{AccessToken, RefreshToken};
 
@@ -83,15 +82,6 @@ pub(crate) enum Failure {
     Transient(String),
     /// The envelope's non-zero code, message and `data`.
     Code(i64, String, Value),
-}
-
-fn reset_hint(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get("x-ratelimit-reset")
-        .or_else(|| headers.get("retry-after"))
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
 }
 
 fn code_of(envelope: &Value) -> Option<i64> {
