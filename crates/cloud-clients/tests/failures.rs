@@ -134,7 +134,10 @@ async fn reused_refresh_token_adopts_what_another_refresher_saved() -> anyhow::R
             let client = client.clone();
             async move { client.accessor().access_token().await }
         });
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Wait until our refresh request is held at the provider.
+        while env.sim.stats().faults_injected == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let answer: serde_json::Value = reqwest::Client::new()
             .post(format!("{}{REFRESH}", env.sim.base_url()))
             .form(&[(
@@ -381,7 +384,10 @@ async fn a_cancelled_refresher_does_not_strand_its_waiters() -> anyhow::Result<(
         let client = client.clone();
         async move { client.accessor().access_token().await }
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Wait until the first caller's refresh request is held at the provider.
+    while env.sim.stats().faults_injected == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let second = tokio::spawn({
         let client = client.clone();
         async move { client.accessor().access_token().await }
@@ -419,7 +425,9 @@ async fn a_failed_save_keeps_the_rotated_tokens_and_saves_them_next_time() -> an
         async move { client.accessor().access_token().await }
     });
     // While the provider answers, another writer takes the database and keeps it.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    while env.sim.stats().faults_injected == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let pool = system_config::sea_orm::sqlx::SqlitePool::connect(&db.url).await?;
     let mut holder = pool.acquire().await?;
     system_config::sea_orm::sqlx::query("BEGIN IMMEDIATE")
