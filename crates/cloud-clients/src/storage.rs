@@ -216,6 +216,12 @@ pub fn join(parent: &str, name: &str) -> String {
     }
 }
 
+/// `/a/b` for `a/b/`, `/a//b`, …
+pub(crate) fn normalize(path: &str) -> String {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    format!("/{}", parts.join("/"))
+}
+
 /// The extension of a file name, without the dot.
 pub(crate) fn extension(name: &str) -> Option<String> {
     name.rsplit_once('.')

@@ -15,53 +15,31 @@ use std::time::{Duration, UNIX_EPOCH};
 use base64::Engine;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use super::client::{AlipanClient, PkceMethod};
-use super::{Failure, call, code, grant_from, number, parse_timestamp};
+use super::{Failure, call, code, grant_from, parse_timestamp};
 use crate::accessor::TokenAccessor;
 use crate::error::{Error, Result};
+use crate::json::{number, text};
+use crate::pkce::{self, verifier};
 use crate::storage::{
     CloudStorage, DownloadLink, FileItem, FileKind, LoginStatus, Progress, QrLogin, Usage,
-    extension, join,
+    extension, join, normalize,
 };
-
-/// PKCE verifier alphabet (RFC 7636 unreserved characters).
-const VERIFIER_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~";
 
 /// At most this many QR sessions are remembered between polls.
 const QR_MEMORY: usize = 64;
-
-/// A random PKCE verifier of `len` characters (43–128).
-pub(crate) fn verifier(len: usize) -> String {
-    (0..len.clamp(43, 128))
-        .map(|_| VERIFIER_CHARS[rand::random_range(0..VERIFIER_CHARS.len())] as char)
-        .collect()
-}
 
 /// The `code_challenge` for `verifier`: `S256` is base64url without padding of SHA-256,
 /// `plain` the verifier itself.
 pub(crate) fn challenge(method: PkceMethod, verifier: &str) -> String {
     match method {
-        PkceMethod::S256 => base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(Sha256::digest(verifier.as_bytes())),
+        PkceMethod::S256 => {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pkce::sha256(verifier))
+        }
         PkceMethod::Plain => verifier.to_owned(),
     }
-}
-
-fn text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-/// `/a/b` for `a/b/`, `/a//b`, …
-pub(crate) fn normalize(path: &str) -> String {
-    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-    format!("/{}", parts.join("/"))
 }
 
 impl AlipanClient {
@@ -567,10 +545,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pkce_verifier_and_challenge() {
-        let v = verifier(64);
-        assert_eq!(v.len(), 64);
-        assert!(v.bytes().all(|b| VERIFIER_CHARS.contains(&b)));
+    fn pkce_challenge_and_paths() {
         // RFC 7636 appendix B.
         assert_eq!(
             challenge(

@@ -73,6 +73,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use crate::http::{HttpClient, describe, reset_hint};
+use crate::json::number;
 use crate::provider::{Grant, RefreshFailure, TokenProvider};
 use crate::secret::{AccessToken, ClientSecret, RefreshToken};
 
@@ -236,15 +237,6 @@ pub(crate) async fn call(request: reqwest::RequestBuilder) -> Result<Value, Fail
             .unwrap_or_default()
             .to_owned(),
     })
-}
-
-/// A number that may come as a JSON number or a numeric string.
-pub(crate) fn number(value: &Value) -> Option<u64> {
-    match value {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
 }
 
 /// Tokens in an `/oauth/access_token` answer; `token_type` goes into `extra`.

@@ -6,46 +6,21 @@ use std::time::{Duration, SystemTime};
 use base64::Engine;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use super::client::U115Client;
 use super::{Failure, call_envelope, code, grant_from};
 use crate::accessor::TokenAccessor;
 use crate::error::{Error, Result};
+use crate::json::{number, number_i64, text};
+use crate::pkce::{self, verifier};
 use crate::storage::{
     CloudStorage, DownloadLink, FileItem, FileKind, LoginStatus, Progress, QrLogin, Usage,
-    extension, join,
+    extension, join, normalize,
 };
-
-/// PKCE verifier alphabet (RFC 7636 unreserved characters).
-const VERIFIER_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~";
-
-/// A random PKCE verifier of `len` characters (43–128).
-pub(crate) fn verifier(len: usize) -> String {
-    (0..len.clamp(43, 128))
-        .map(|_| VERIFIER_CHARS[rand::random_range(0..VERIFIER_CHARS.len())] as char)
-        .collect()
-}
 
 /// base64(SHA-256(verifier)), as 115 expects for `code_challenge_method=sha256`.
 pub(crate) fn challenge(verifier: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(verifier.as_bytes()))
-}
-
-fn text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-fn number(value: &Value) -> Option<u64> {
-    match value {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
+    base64::engine::general_purpose::STANDARD.encode(pkce::sha256(verifier))
 }
 
 impl U115Client {
@@ -502,30 +477,12 @@ impl CloudStorage for U115Client {
     }
 }
 
-fn number_i64(value: &Value) -> Option<i64> {
-    match value {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-/// `/a/b` for `a/b/`, `/a//b`, …
-pub(crate) fn normalize(path: &str) -> String {
-    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-    format!("/{}", parts.join("/"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn pkce_verifier_and_challenge() {
-        let v = verifier(64);
-        assert_eq!(v.len(), 64);
-        assert!(v.bytes().all(|b| VERIFIER_CHARS.contains(&b)));
-        assert_eq!(verifier(10).len(), 43);
+    fn pkce_challenge_and_paths() {
         // RFC 7636 appendix B, in standard (padded) base64 as 115 takes it.
         assert_eq!(
             challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::http::{HttpClient, describe, reset_hint};
+use crate::json::{number, number_i64};
 use crate::provider::{Grant, RefreshFailure, TokenProvider};
 use crate::secret::{AccessToken, RefreshToken};
 
@@ -85,11 +86,7 @@ pub(crate) enum Failure {
 }
 
 fn code_of(envelope: &Value) -> Option<i64> {
-    match envelope.get("code")? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
+    envelope.get("code").and_then(number_i64)
 }
 
 /// Sends a request and unwraps 115's envelope into its `data` (which may be anything, or
@@ -158,11 +155,7 @@ pub(crate) fn grant_from(data: &Value) -> Option<Grant> {
         .get("refresh_token")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty());
-    let expires_in = match data.get("expires_in") {
-        Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
-        Some(Value::String(s)) => s.trim().parse().unwrap_or(0),
-        _ => 0,
-    };
+    let expires_in = data.get("expires_in").and_then(number).unwrap_or(0);
     Some(Grant {
         access_token: AccessToken::new(access),
         refresh_token: refresh.map(RefreshToken::new),
