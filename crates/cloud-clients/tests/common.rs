@@ -70,6 +70,27 @@ impl Env {
         Ok(pair)
     }
 
+    /// Logs the account in at the simulator and stores the tokens as saved an hour ago with
+    /// a 30-minute lifetime: expired on the real clock, for tests with several processes
+    /// (which cannot share the manual clock). Returns the tokens.
+    pub async fn login_expired_an_hour_ago(&self) -> anyhow::Result<TokenPair> {
+        let pair = self.sim.login(ACCOUNT);
+        let an_hour_ago = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs()
+            - 3600;
+        self.storages
+            .handle("u115")
+            .patch(serde_json::json!({
+                "access_token": pair.access_token,
+                "refresh_token": pair.refresh_token,
+                "expires_in": 1800,
+                "refresh_time": an_hour_ago,
+            }))
+            .await?;
+        Ok(pair)
+    }
+
     /// Moves both clocks.
     pub fn advance(&self, by: Duration) {
         self.clock.advance(by);

@@ -5,7 +5,6 @@ use std::time::Duration;
 use cloud_clients::u115::{U115Client, U115Options};
 use cloud_clients::{AccessorOptions, Error, LEASE_MEMBER};
 use cloud_sim::Fault;
-use serde_json::json;
 use storage_helper::StorageHelper;
 use system_config::SystemConfig;
 use test_support::{Children, backends, child_role, worker_done};
@@ -40,18 +39,7 @@ async fn a_killed_lease_holder_is_taken_over_and_the_login_survives() -> anyhow:
     }
     for db in backends().await? {
         let env = env(&db.url).await?;
-        let pair = env.sim.login(ACCOUNT);
-        let an_hour_ago = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_secs()
-            - 3600;
-        env.storages
-            .handle("u115")
-            .patch(json!({
-                "access_token": pair.access_token, "refresh_token": pair.refresh_token,
-                "expires_in": 1800, "refresh_time": an_hour_ago,
-            }))
-            .await?;
+        let pair = env.login_expired_an_hour_ago().await?;
         env.sim.inject_fault(
             "/open/refreshToken",
             Fault::Delay(Duration::from_secs(30)),

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use cloud_clients::u115::{U115Client, U115Options};
 use cloud_sim::Fault;
-use serde_json::json;
 use storage_helper::StorageHelper;
 use system_config::SystemConfig;
 use test_support::{Children, backends, child_role, worker_done};
@@ -62,20 +61,7 @@ async fn four_processes_at_expiry_make_exactly_one_refresh() -> anyhow::Result<(
     }
     for db in backends().await? {
         let env = env(&db.url).await?;
-        let pair = env.sim.login(ACCOUNT);
-        let expired_at = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_secs()
-            - 3600;
-        env.storages
-            .handle("u115")
-            .patch(json!({
-                "access_token": pair.access_token,
-                "refresh_token": pair.refresh_token,
-                "expires_in": 1800,
-                "refresh_time": expired_at,
-            }))
-            .await?;
+        let pair = env.login_expired_an_hour_ago().await?;
         // Hold the refresh answer back so every process arrives while it is in flight.
         env.sim.inject_fault(
             "/open/refreshToken",
