@@ -378,19 +378,25 @@ impl TokenAccessor {
     }
 
     fn install(&self, stored: &Stored, refresh_at_ms: u64) {
-        let Some(access) = stored.access.clone() else {
-            return;
-        };
+        if self.hold(stored, refresh_at_ms).is_some() {
+            self.set_state(TokenState::Valid {
+                expires_at: stored.expires_at_ms().map(to_system_time),
+            });
+        }
+    }
+
+    /// Serves the stored access token from memory until `refresh_at_ms` and wakes the
+    /// callers waiting for one; the state is the caller's business.
+    fn hold(&self, stored: &Stored, refresh_at_ms: u64) -> Option<AccessToken> {
+        let access = stored.access.clone()?;
         *self.inner.current.write() = Some(Cached {
-            access,
+            access: access.clone(),
             refresh_at_ms,
         });
         self.inner
             .generation
             .send_modify(|generation| *generation += 1);
-        self.set_state(TokenState::Valid {
-            expires_at: stored.expires_at_ms().map(to_system_time),
-        });
+        Some(access)
     }
 
     fn forget(&self) {
@@ -776,14 +782,7 @@ impl TokenAccessor {
     ) -> Result<AccessToken> {
         if stored.is_unexpired(now_ms) {
             let serve_until = until_ms.min(stored.expires_at_ms().unwrap_or(u64::MAX));
-            if let Some(access) = stored.access.clone() {
-                *self.inner.current.write() = Some(Cached {
-                    access: access.clone(),
-                    refresh_at_ms: serve_until,
-                });
-                self.inner
-                    .generation
-                    .send_modify(|generation| *generation += 1);
+            if let Some(access) = self.hold(stored, serve_until) {
                 return Ok(access);
             }
         }

@@ -33,6 +33,15 @@ pub enum Error {
         /// The storage type.
         kind: String,
     },
+    /// The storage's entry has members of the wrong type (e.g. a numeric `name`). Nothing
+    /// was written.
+    #[error("the entry of storage `{kind}` is malformed: {reason}")]
+    MalformedEntry {
+        /// The storage type.
+        kind: String,
+        /// What did not match.
+        reason: String,
+    },
     /// A storage configuration could not be turned into JSON.
     #[error("the storage configuration cannot be stored as JSON: {0}")]
     Encode(String),

@@ -133,7 +133,10 @@ impl StorageHelper {
         }
         serde_json::from_value(entry.clone())
             .map(Some)
-            .map_err(|e| Error::Encode(e.to_string()))
+            .map_err(|e| Error::MalformedEntry {
+                kind: kind.to_owned(),
+                reason: e.to_string(),
+            })
     }
 
     /// Storage types that appear more than once, in order of first appearance.

@@ -173,3 +173,25 @@ async fn config_that_is_not_an_object_is_refused_and_untouched() -> anyhow::Resu
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_with_members_of_the_wrong_type_is_named_as_such() -> anyhow::Result<()> {
+    for db in backends().await? {
+        let store = SystemConfig::open(&db.url).await?;
+        let original = json!([{"type": "u115", "name": 5, "config": {}}]);
+        store.set("Storages", original.clone()).await?;
+        let storages = StorageHelper::new(store.clone());
+        let err = storages.get("u115").unwrap_err();
+        assert!(
+            matches!(&err, Error::MalformedEntry { kind, .. } if kind == "u115"),
+            "{err}"
+        );
+        assert_eq!(
+            store.get_fresh("Storages").await?,
+            Some(original),
+            "{:?}",
+            db.backend
+        );
+    }
+    Ok(())
+}
