@@ -41,10 +41,21 @@ pub struct MigrationReport {
     pub id_default_added: bool,
     /// Migrations still pending after the run.
     pub pending: Vec<String>,
+    /// The `systemconfig` table was missing although its migrations were recorded as
+    /// applied (someone dropped it): this run recreated it, empty, and ran the migrations
+    /// again.
+    pub recreated_dropped_table: bool,
 }
 
 impl fmt::Display for MigrationReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.recreated_dropped_table {
+            write!(
+                f,
+                "the systemconfig table was missing although its migrations were recorded as \
+                 applied; "
+            )?;
+        }
         if self.applied.is_empty() {
             write!(f, "no migrations to run")?;
         } else {
@@ -61,6 +72,8 @@ impl fmt::Display for MigrationReport {
                     write!(f, ", id default added")?;
                 }
                 write!(f, ")")?;
+            } else if self.recreated_dropped_table {
+                write!(f, "; recreated the systemconfig table (empty)")?;
             } else {
                 write!(f, "; created the systemconfig table")?;
             }
@@ -100,19 +113,50 @@ fn names(list: &[sea_orm_migration::Migration]) -> Vec<String> {
     list.iter().map(|m| m.name().to_owned()).collect()
 }
 
+/// Name of the migration that creates `systemconfig`.
+const SYSTEMCONFIG_MIGRATION: &str = "m20250101_000001_systemconfig";
+
+/// When `systemconfig` is gone although the migration that creates it is recorded as
+/// applied (the table was dropped by hand), forgets this workspace's migration records so
+/// that they run again and recreate it. Returns whether it did.
+async fn forget_if_table_dropped(txn: &DatabaseTransaction) -> Result<bool, DbErr> {
+    let applied = names(&Migrator::get_applied_migrations(txn).await?);
+    if !applied.iter().any(|name| name == SYSTEMCONFIG_MIGRATION)
+        || SchemaManager::new(txn).has_table(crate::TABLE).await?
+    {
+        return Ok(false);
+    }
+    let ours = names(&Migrator::get_migration_files());
+    let forget = Query::delete()
+        .from_table(Migrator::migration_table_name())
+        .and_where(Expr::col(Alias::new("version")).is_in(ours))
+        .to_owned();
+    txn.execute(&forget).await?;
+    tracing::warn!(
+        "the systemconfig table was missing although its migrations were recorded as applied; \
+         recreating it"
+    );
+    Ok(true)
+}
+
 /// Applies every pending migration, serialised against concurrent migrators.
+///
+/// A `systemconfig` table that was dropped after its migrations had been applied is
+/// recreated (empty, with the default storages), and the report says so.
 pub async fn run_up(db: &DatabaseConnection) -> Result<MigrationReport, DbErr> {
     let txn = locked(db).await?;
+    let recreated_dropped_table = forget_if_table_dropped(&txn).await?;
     let pending = names(&Migrator::get_pending_migrations(&txn).await?);
     Migrator::up(&txn, None).await?;
     let mut report = MigrationReport {
         applied: pending,
+        recreated_dropped_table,
         ..Default::default()
     };
     if report
         .applied
         .iter()
-        .any(|name| name == "m20250101_000001_systemconfig")
+        .any(|name| name == SYSTEMCONFIG_MIGRATION)
     {
         read_report(&txn, &mut report).await?;
     }

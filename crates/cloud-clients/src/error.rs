@@ -1,7 +1,16 @@
 //! Typed errors of the cloud clients. None carries a token, a password or a URL with
 //! credentials.
 
-use std::time::SystemTime;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// `t` as an RFC 3339 UTC time with seconds (`2026-11-28T04:05:06Z`), for messages.
+fn utc(t: &SystemTime) -> String {
+    let ms = t
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    crate::util::format_timestamp_ms(ms)
+}
 
 /// What can go wrong when asking for a token or calling a provider.
 #[derive(Debug, thiserror::Error)]
@@ -22,7 +31,7 @@ pub enum Error {
         reason: String,
     },
     /// The provider is rate-limiting us and no valid token is left to serve.
-    #[error("{storage} is rate-limited by the provider; retry after {until:?}")]
+    #[error("{storage} is rate-limited by the provider; retry after {}", utc(.until))]
     RateLimited {
         /// The storage type.
         storage: String,
@@ -77,6 +86,16 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// Writing a local file failed (folder missing or not writable, disk full, …). Nothing
+    /// is wrong with the provider or the login.
+    #[error("writing {}: {source}", .path.display())]
+    LocalIo {
+        /// The local file that could not be written.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A fixed token (handed in by the application) was rejected by the provider.
     #[error("{storage}: the fixed access token was rejected; hand in a new one")]
     FixedTokenRejected {
@@ -100,3 +119,37 @@ impl Error {
 
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::Error;
+
+    #[test]
+    fn times_are_shown_as_utc_not_as_debug() {
+        let err = Error::RateLimited {
+            storage: "u115".into(),
+            until: UNIX_EPOCH + Duration::from_millis(1_764_302_706_789),
+        };
+        assert_eq!(
+            err.to_string(),
+            "u115 is rate-limited by the provider; retry after 2025-11-28T04:05:06Z"
+        );
+    }
+
+    #[test]
+    fn local_io_names_the_file_and_the_os_error() {
+        let err = Error::LocalIo {
+            path: "/no/such/folder/film.mkv.part".into(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory"),
+        };
+        let text = err.to_string();
+        assert_eq!(
+            text,
+            "writing /no/such/folder/film.mkv.part: No such file or directory"
+        );
+        assert!(!text.contains("provider"), "{text}");
+        assert!(std::error::Error::source(&err).is_some());
+    }
+}

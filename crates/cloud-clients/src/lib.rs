@@ -54,7 +54,6 @@
     clippy::print_stderr
 )]
 
-mod accessor;
 mod clock;
 mod download;
 mod error;
@@ -66,14 +65,15 @@ mod provider;
 mod secret;
 mod state;
 mod storage;
+mod token;
 mod tokens;
 mod util;
 
 pub mod alipan;
 pub mod u115;
 
-pub use accessor::{AccessorOptions, Call, LEASE_MEMBER, TokenAccessor};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use download::{FALLBACK_FILE_NAME, MAX_FILE_NAME_BYTES, safe_file_name};
 pub use error::{Error, Result};
 pub use http::{HttpClient, HttpOptions};
 pub use provider::{Grant, RefreshFailure, TokenProvider};
@@ -81,6 +81,10 @@ pub use secret::{AccessToken, ClientSecret, RefreshToken};
 pub use state::TokenState;
 pub use storage::{
     CloudStorage, DownloadLink, FileItem, FileKind, LoginStatus, Progress, QrLogin, Usage, join,
+};
+pub use token::{
+    AccessorOptions, Call, Flushed, LEASE_MEMBER, LOGIN_STATE_MEMBER, LoginSummary, SummaryState,
+    TokenAccessor,
 };
 pub use tokens::ExpiryMargin;
 pub use util::format_timestamp_ms;

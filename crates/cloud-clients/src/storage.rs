@@ -9,9 +9,9 @@ use futures::stream::BoxStream;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::accessor::TokenAccessor;
 use crate::error::Result;
 use crate::state::TokenState;
+use crate::token::TokenAccessor;
 
 /// File or folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

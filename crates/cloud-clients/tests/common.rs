@@ -91,6 +91,11 @@ impl Env {
         Ok(pair)
     }
 
+    /// The test clock's time (Unix ms).
+    pub fn clock_now(&self) -> u64 {
+        cloud_clients::Clock::now_ms(&*self.clock)
+    }
+
     /// Moves both clocks.
     pub fn advance(&self, by: Duration) {
         self.clock.advance(by);

@@ -5,6 +5,7 @@ mod alipan;
 mod authed;
 mod common;
 mod conformance;
+mod durability;
 mod failures;
 mod kill;
 mod multiprocess;

@@ -239,3 +239,33 @@ async fn an_unknown_access_token_is_refreshed_once() -> anyhow::Result<()> {
     assert_eq!(h.env.refresh_calls(), 1);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asking_for_a_token_of_a_missing_storage_writes_nothing() -> anyhow::Result<()> {
+    let db = test_support::TestDb::sqlite()?;
+    let env = env_with(&db.url, Config115::default()).await?;
+    let store = env.storages.store().clone();
+    for original in [
+        Some(serde_json::json!(["u115", "alipan"])),
+        None,
+        Some(serde_json::json!([{"type": "local", "name": "本地", "config": {}}])),
+    ] {
+        match &original {
+            Some(value) => store.set("Storages", value.clone()).await.map(|_| ())?,
+            None => store.delete("Storages").await.map(|_| ())?,
+        }
+        let client = U115Client::new(&env.storages, env.options())?;
+        let result = client.accessor().access_token().await;
+        assert!(
+            matches!(result, Err(Error::LoggedOut { .. })),
+            "{original:?}: {result:?}"
+        );
+        let usage = client.usage().await;
+        assert!(matches!(usage, Err(Error::LoggedOut { .. })), "{usage:?}");
+        let stat = client.stat("/Movies").await;
+        assert!(matches!(stat, Err(Error::LoggedOut { .. })), "{stat:?}");
+        assert_eq!(store.get_fresh("Storages").await?, original);
+    }
+    assert_eq!(env.sim.stats().total_requests, 0);
+    Ok(())
+}

@@ -83,8 +83,13 @@ pub enum MigrateAction {
 
 #[derive(Subcommand, Debug)]
 pub enum ConfigAction {
-    /// Print a key's value.
-    Get { key: String },
+    /// Print a key's value (tokens and passwords as `[redacted]`).
+    Get {
+        key: String,
+        /// Show tokens and passwords instead of `[redacted]`.
+        #[arg(long)]
+        show_secrets: bool,
+    },
     /// Set a key to a JSON value (`'[]'`, `'{"a":1}'`, `'"text"'`).
     Set { key: String, value: String },
     /// Delete a key.

@@ -14,7 +14,7 @@ use crate::cli::{
 };
 use crate::context::{Context, split_target};
 use crate::exit::{Cancelled, UsageError};
-use crate::output::{bytes, json, line, note, now, time};
+use crate::output::{bytes, json, line, note, now, system_time, time};
 
 pub async fn run(cli: Cli) -> Result<()> {
     let ctx = Context::new(cli.database_url, &cli.endpoints, cli.json)?;
@@ -55,7 +55,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Usage { storage } => {
             let storages = ctx.storages().await?;
-            let drive = ctx.client(&storages, &storage)?;
+            let drive = ctx.drive(&storages, &storage)?;
             let usage = drive.usage().await?;
             if ctx.json {
                 json(
@@ -156,8 +156,9 @@ async fn migrate(ctx: &Context, action: MigrateAction) -> Result<()> {
 async fn config(ctx: &Context, action: ConfigAction) -> Result<()> {
     let store = ctx.store().await?;
     match action {
-        ConfigAction::Get { key } => match store.get(&key)? {
-            Some(value) => json(&value),
+        ConfigAction::Get { key, show_secrets } => match store.get(&key)? {
+            Some(value) if show_secrets => json(&value),
+            Some(value) => json(&redacted(&key, value)),
             None => Err(UsageError(format!("no key `{key}`")).into()),
         },
         ConfigAction::Set { key, value } => {
@@ -202,6 +203,16 @@ async fn config(ctx: &Context, action: ConfigAction) -> Result<()> {
             }
         }
     }
+}
+
+/// `value` of `key` fit to show: the rule of `storage show` (secret-looking members such as
+/// `*token*`, `*password*`, `*secret*`, `*cookie*` become `[redacted]`, passwords in URLs
+/// `***`) applied at every depth — to every entry of `Storages` and its config alike — and
+/// to the key itself (a key named like a secret has its whole value redacted).
+fn redacted(key: &str, value: Value) -> Value {
+    let mut wrapper = Map::new();
+    wrapper.insert(key.to_owned(), value);
+    redact_config(&wrapper).remove(key).unwrap_or(Value::Null)
 }
 
 fn shown_conf(conf: &StorageConf, show_secrets: bool) -> Value {
@@ -449,7 +460,7 @@ async fn token(ctx: &Context, action: TokenAction) -> Result<()> {
             token_report(ctx, &storages, &storage.into_iter().collect::<Vec<_>>())
         }
         TokenAction::Refresh { storage, force } => {
-            let drive = ctx.client(&storages, &storage)?;
+            let drive = ctx.drive(&storages, &storage)?;
             if force {
                 drive.accessor().force_refresh().await?;
             } else {
@@ -457,13 +468,14 @@ async fn token(ctx: &Context, action: TokenAction) -> Result<()> {
             }
             if let TokenState::RateLimited { until } = drive.accessor().state() {
                 note(format!(
-                    "rate-limited by the provider until {until:?}; the current token is still valid"
+                    "rate-limited by the provider until {}; the current token is still valid",
+                    system_time(until)
                 ));
             }
             token_report(ctx, &storages, &[storage])
         }
         TokenAction::Print { storage } => {
-            let drive = ctx.client(&storages, &storage)?;
+            let drive = ctx.drive(&storages, &storage)?;
             let token = drive.accessor().access_token().await?;
             if ctx.json {
                 json(&json!({"access_token": token.secret()}))
@@ -478,7 +490,7 @@ async fn token(ctx: &Context, action: TokenAction) -> Result<()> {
 async fn open_target(ctx: &Context, target: &str) -> Result<(Box<dyn CloudStorage>, String)> {
     let (storage, path) = split_target(target)?;
     let storages = ctx.storages().await?;
-    Ok((ctx.client(&storages, storage)?, path))
+    Ok((ctx.drive(&storages, storage)?, path))
 }
 
 async fn must_stat(drive: &dyn CloudStorage, path: &str) -> Result<FileItem> {
@@ -540,7 +552,7 @@ async fn transfer(ctx: &Context, source: &str, folder: &str, copy: bool) -> Resu
         );
     }
     let storages = ctx.storages().await?;
-    let drive = ctx.client(&storages, storage)?;
+    let drive = ctx.drive(&storages, storage)?;
     let item = must_stat(drive.as_ref(), &path).await?;
     let folder_item = must_stat(drive.as_ref(), &dest_path).await?;
     if !folder_item.is_folder() {
@@ -563,8 +575,10 @@ async fn transfer(ctx: &Context, source: &str, folder: &str, copy: bool) -> Resu
 async fn download(ctx: &Context, target: &str, dest: &std::path::Path) -> Result<()> {
     let (drive, path) = open_target(ctx, target).await?;
     let item = must_stat(drive.as_ref(), &path).await?;
+    // The provider names the file: into a folder it goes under a name reduced to one safe
+    // path component (no `/`, `..`, control characters, …), never where the name points.
     let dest = if dest.is_dir() {
-        dest.join(&item.name)
+        dest.join(cloud_clients::safe_file_name(&item.name))
     } else {
         dest.to_path_buf()
     };

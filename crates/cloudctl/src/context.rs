@@ -67,7 +67,27 @@ impl Context {
         Ok(StorageHelper::new(self.store().await?))
     }
 
-    /// A client for `storage`.
+    /// A client for a storage that must exist already, for every command but `login`
+    /// (which may create it). A missing storage — also when `Storages` is missing or holds
+    /// no such entry — is a usage error, and a malformed entry (config not an object,
+    /// `Storages` not a list, …) the storage helper's typed error, before any token or
+    /// provider is asked: a read command neither writes nor reports such a storage as
+    /// merely "not logged in".
+    pub fn drive(&self, storages: &StorageHelper, storage: &str) -> Result<Box<dyn CloudStorage>> {
+        if provider_of(storage).is_none() {
+            return self.client(storages, storage);
+        }
+        if storages.get(storage)?.is_none() {
+            return Err(UsageError(format!(
+                "no storage `{storage}` in the `Storages` setting; log in with `cloudctl login \
+                 {storage} --client-id …` or add it with `cloudctl storage add {storage}`"
+            ))
+            .into());
+        }
+        self.client(storages, storage)
+    }
+
+    /// A client for `storage`, whether or not the storage exists yet (for `login`).
     pub fn client(&self, storages: &StorageHelper, storage: &str) -> Result<Box<dyn CloudStorage>> {
         match provider_of(storage) {
             Some("u115") => {

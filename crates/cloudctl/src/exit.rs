@@ -18,14 +18,19 @@ pub const NEEDS_LOGIN: u8 = 3;
 pub const PROVIDER: u8 = 4;
 /// The database failed.
 pub const DATABASE: u8 = 5;
+/// A local file could not be written (download destination missing, not writable, disk
+/// full, …).
+pub const LOCAL_IO: u8 = 6;
 /// Cancelled with Ctrl-C.
 pub const CANCELLED: u8 = 130;
 
 fn storage_code(err: &storage_helper::Error) -> u8 {
+    use storage_helper::Error as E;
     match err {
-        storage_helper::Error::NotFound { .. } | storage_helper::Error::AlreadyExists { .. } => {
-            USAGE
-        }
+        E::NotFound { .. } | E::AlreadyExists { .. } => USAGE,
+        // The stored configuration is malformed: a configuration error, not a failing
+        // database.
+        E::NotAList { .. } | E::ConfigNotAnObject { .. } | E::MalformedEntry { .. } => USAGE,
         _ => DATABASE,
     }
 }
@@ -46,6 +51,7 @@ pub fn code(err: &anyhow::Error) -> u8 {
                     NEEDS_LOGIN
                 }
                 E::Configuration { .. } => USAGE,
+                E::LocalIo { .. } => LOCAL_IO,
                 E::Storage(inner) | E::SaveFailed { source: inner, .. } => storage_code(inner),
                 _ => PROVIDER,
             };

@@ -2,7 +2,8 @@
 //! the configuration and files, and run a self-contained demo.
 //!
 //! Exit codes: 0 success, 2 usage or configuration error, 3 a login is needed, 4 provider
-//! error (refused, rate-limited, unreachable), 5 database error, 130 cancelled (Ctrl-C),
+//! error (refused, rate-limited, unreachable), 5 database error, 6 local file error (a
+//! download's destination missing or not writable, disk full), 130 cancelled (Ctrl-C),
 //! 1 anything else. One error line is printed; `-v` adds the cause chain and tracing.
 
 mod cli;

@@ -28,6 +28,15 @@ pub fn time(unix: i64) -> String {
     cloud_clients::format_timestamp_ms(u64::try_from(unix).unwrap_or(0).saturating_mul(1000))
 }
 
+/// A `SystemTime` as an RFC 3339 UTC time (seconds precision).
+pub fn system_time(t: SystemTime) -> String {
+    time(
+        t.duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0),
+    )
+}
+
 /// Unix seconds now.
 pub fn now() -> i64 {
     SystemTime::now()
@@ -49,5 +58,18 @@ pub fn bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn system_times_are_utc_with_seconds() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_764_302_706_789);
+        assert_eq!(super::system_time(t), "2025-11-28T04:05:06Z");
+        assert_eq!(super::system_time(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(super::time(1_764_302_706), "2025-11-28T04:05:06Z");
     }
 }

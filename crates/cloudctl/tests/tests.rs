@@ -2,8 +2,12 @@
 //! (when configured, mandatory in CI) PostgreSQL.
 
 mod cli;
+mod downloads;
 mod exits;
 mod race;
+mod read_only;
+mod redaction;
+mod refresh;
 
 use std::process::{Command, Output};
 
@@ -61,4 +65,33 @@ pub async fn sim() -> Sim115Handle {
     .expect("simulator starts");
     sim.create_account("sim-user");
     sim
+}
+
+/// Logs [`ACCOUNT`] in on `sim` and stores its fresh tokens (valid for two hours) in the
+/// `u115` storage of `url`.
+pub async fn logged_in(url: &str, sim: &Sim115Handle) -> anyhow::Result<()> {
+    let pair = sim.login(ACCOUNT);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    storage_helper::StorageHelper::new(system_config::SystemConfig::open(url).await?)
+        .handle("u115")
+        .patch(serde_json::json!({
+            "access_token": pair.access_token, "refresh_token": pair.refresh_token,
+            "expires_in": 7200, "refresh_time": now, "client_id": APP_ID,
+        }))
+        .await?;
+    Ok(())
+}
+
+/// Every key and value of the database at `url`, read through a fresh store (file bytes are
+/// not stable under WAL; values are).
+pub async fn fingerprint(
+    url: &str,
+) -> anyhow::Result<(
+    std::collections::BTreeMap<String, serde_json::Value>,
+    Vec<String>,
+)> {
+    let store = system_config::SystemConfig::open(url).await?;
+    Ok((store.all(), store.corrupt_keys()))
 }

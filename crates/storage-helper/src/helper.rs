@@ -162,7 +162,9 @@ impl StorageHelper {
 
     // ----- writes -----
 
-    /// One atomic read-modify-write of the whole list. `f` may run more than once.
+    /// One atomic read-modify-write of the whole list. `f` may run more than once. A list
+    /// `f` leaves as it found it is not written — not even as `[]` in place of a missing
+    /// `Storages` key.
     pub(crate) async fn modify<T, E, F>(&self, mut f: F) -> Result<(T, bool), E>
     where
         F: FnMut(&mut Vec<Value>) -> Result<T, E> + Send,
@@ -170,8 +172,12 @@ impl StorageHelper {
     {
         self.store
             .try_update(STORAGES_KEY, |current| {
-                let mut list = as_list(current).map_err(E::from)?.to_vec();
+                let before = as_list(current).map_err(E::from)?;
+                let mut list = before.to_vec();
                 let output = f(&mut list)?;
+                if list.as_slice() == before {
+                    return Ok((Write::Keep, output));
+                }
                 Ok((Write::Set(Value::Array(list)), output))
             })
             .await
@@ -245,27 +251,36 @@ impl StorageHelper {
     /// coordination data that must change in the same transaction as the config, such as
     /// a refresh lease beside the tokens. `f` may run more than once; on error nothing is
     /// written.
+    ///
+    /// When the storage is missing, `f` sees a new entry (`type`, default `name`, empty
+    /// `config`); if `f` leaves that entry exactly as it was, it is not appended and
+    /// nothing is written. Looking at a storage that does not exist never creates it.
     pub async fn try_update_entry<T, E, F>(&self, kind: &str, mut f: F) -> Result<(T, bool), E>
     where
         F: FnMut(&mut Map<String, Value>) -> Result<T, E> + Send,
         E: From<Error> + From<system_config::Error>,
     {
+        let blank = serde_json::json!({
+            "type": kind, "name": default_name(kind), "config": {}
+        });
         self.modify(|list| {
-            let index = match find(list, kind) {
-                Some(index) => index,
+            let (index, appended) = match find(list, kind) {
+                Some(index) => (index, false),
                 None => {
-                    list.push(serde_json::json!({
-                        "type": kind, "name": default_name(kind), "config": {}
-                    }));
-                    list.len() - 1
+                    list.push(blank.clone());
+                    (list.len() - 1, true)
                 }
             };
-            match &mut list[index] {
+            let output = match &mut list[index] {
                 Value::Object(entry) => f(entry),
                 _ => Err(E::from(Error::NotFound {
                     kind: kind.to_owned(),
                 })),
+            };
+            if appended && list[index] == blank {
+                list.pop();
             }
+            output
         })
         .await
     }

@@ -195,3 +195,46 @@ async fn an_entry_with_members_of_the_wrong_type_is_named_as_such() -> anyhow::R
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn looking_at_a_missing_storage_writes_nothing() -> anyhow::Result<()> {
+    for db in backends().await? {
+        let store = SystemConfig::open(&db.url).await?;
+        let storages = StorageHelper::new(store.clone());
+        for original in [
+            Some(json!(["u115", "alipan"])),
+            None,
+            Some(json!([{"type": "local", "name": "本地", "config": {}}])),
+        ] {
+            match &original {
+                Some(value) => store.set("Storages", value.clone()).await.map(|_| ())?,
+                None => store.delete("Storages").await.map(|_| ())?,
+            }
+            // A read-modify-write that leaves the (missing) entry alone appends nothing and
+            // writes nothing, not even `[]` for a missing key.
+            let (seen, changed) = storages
+                .handle("u115")
+                .try_update_entry(|entry| Ok::<_, Error>(entry.get("config").cloned()))
+                .await?;
+            assert_eq!(seen, Some(json!({})), "{:?}", db.backend);
+            assert!(!changed, "{:?}", db.backend);
+            assert_eq!(
+                store.get_fresh("Storages").await?,
+                original,
+                "{:?}",
+                db.backend
+            );
+            // One that puts something in it appends the storage.
+            let (_, changed) = storages
+                .try_update_entry("u115", |entry| {
+                    entry.insert("refresh_lease".into(), json!({"owner": "me"}));
+                    Ok::<_, Error>(())
+                })
+                .await?;
+            assert!(changed, "{:?}", db.backend);
+            let u115 = storages.get("u115")?.expect("appended");
+            assert_eq!(u115.extra["refresh_lease"], json!({"owner": "me"}));
+        }
+    }
+    Ok(())
+}

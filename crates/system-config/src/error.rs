@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use sea_orm::DbErr;
+use sea_orm::sqlx;
+use sea_orm::{DbErr, RuntimeErr};
 
 /// What can go wrong in the configuration store.
 ///
@@ -33,7 +34,10 @@ pub enum Error {
         /// The configured busy timeout.
         busy_timeout: Duration,
     },
-    /// A database error other than a lock timeout (connection lost, disk full, …).
+    /// A database error other than a lock timeout or a full disk (connection lost, a
+    /// constraint or trigger refusing the write, …). A write that failed this way was
+    /// rolled back — unless the connection was lost while its `COMMIT` was in flight, when
+    /// only the database knows whether it committed.
     #[error("database error while {operation}{}: {message}", key_suffix(key))]
     Database {
         /// What the store was doing.
@@ -43,13 +47,33 @@ pub enum Error {
         /// The driver's explanation, scrubbed of secrets.
         message: String,
     },
-    /// The `systemconfig` table does not exist.
+    /// The `systemconfig` table does not exist: the database was never migrated, or the
+    /// table was dropped after its migrations had been recorded as applied. Running the
+    /// migrations creates it in both cases (after a drop it comes back empty, with the
+    /// default storages).
     #[error(
-        "the systemconfig table is missing: run the migrations (`cargo xtask migrate` or \
-         `migrations::run_up`), or open the store with `StoreOptions::migrate` on"
+        "the systemconfig table is missing (the database was never migrated, or the table was \
+         dropped although its migrations are recorded as applied): run the migrations — \
+         `cargo xtask migrate`, `migrations::run_up`, or open the store with \
+         `StoreOptions::migrate` on — which create it, or recreate it empty with the default \
+         storages when it was dropped"
     )]
     SchemaMissing,
-    /// The row holds text that is not JSON. The row is left untouched.
+    /// The disk holding the database is full. The write was rolled back: nothing of it was
+    /// stored, and the cache and subscribers did not see it.
+    #[error(
+        "the configuration database ran out of disk space while {operation}{}; nothing of it \
+         was written (the transaction was rolled back) — free space and retry",
+        key_suffix(key)
+    )]
+    DiskFull {
+        /// What the store was doing.
+        operation: &'static str,
+        /// The key involved, if any.
+        key: Option<String>,
+    },
+    /// The row holds something that is not JSON text (invalid JSON, bytes that are not
+    /// UTF-8, …). The row is left untouched.
     #[error(
         "the value stored under key `{key}` is not valid JSON ({reason}); it was left untouched — \
          repair it or overwrite it with `set`"
@@ -200,7 +224,7 @@ impl Scrubber {
         out
     }
 
-    /// Classifies a driver error into an [`Error`].
+    /// Classifies a sea-orm error into an [`Error`].
     pub(crate) fn db(
         &self,
         err: &DbErr,
@@ -208,29 +232,147 @@ impl Scrubber {
         key: Option<&str>,
         busy_timeout: Duration,
     ) -> Error {
-        let message = self.scrub(&err.to_string());
-        let lower = message.to_ascii_lowercase();
+        if let Some(err) = sqlx_error(err) {
+            return self.sqlx(err, operation, key, busy_timeout);
+        }
+        let message = self.scrub(&describe_db_err(err));
+        classify_text(message, operation, key, busy_timeout)
+    }
+
+    /// Classifies a driver error into an [`Error`].
+    pub(crate) fn sqlx(
+        &self,
+        err: &sqlx::Error,
+        operation: &'static str,
+        key: Option<&str>,
+        busy_timeout: Duration,
+    ) -> Error {
+        let message = self.scrub(&describe_sqlx(err));
         let key = key.map(str::to_owned);
-        if lower.contains("database is locked")
-            || lower.contains("database table is locked")
-            || lower.contains("(code: 5)")
-            || lower.contains("(code: 517)")
-        {
-            Error::Locked {
-                operation,
-                key,
-                busy_timeout,
+        if let Some(db) = err.as_database_error() {
+            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                match pg.code() {
+                    // undefined_table
+                    "42P01" if pg.message().contains("\"systemconfig\"") => {
+                        return Error::SchemaMissing;
+                    }
+                    // disk_full
+                    "53100" => return Error::DiskFull { operation, key },
+                    // lock_not_available (a lock_timeout set by the operator)
+                    "55P03" => {
+                        return Error::Locked {
+                            operation,
+                            key,
+                            busy_timeout,
+                        };
+                    }
+                    _ => {}
+                }
+            } else if let Some(code) = db.code().and_then(|c| c.parse::<i32>().ok()) {
+                // SQLite: the extended result code; the primary code is its low byte.
+                match code & 0xff {
+                    // SQLITE_BUSY, SQLITE_LOCKED
+                    5 | 6 => {
+                        return Error::Locked {
+                            operation,
+                            key,
+                            busy_timeout,
+                        };
+                    }
+                    // SQLITE_FULL
+                    13 => return Error::DiskFull { operation, key },
+                    _ => {}
+                }
             }
-        } else if lower.contains("no such table: systemconfig")
-            || lower.contains("relation \"systemconfig\" does not exist")
-        {
-            Error::SchemaMissing
+        }
+        classify_text(message, operation, key.as_deref(), busy_timeout)
+    }
+}
+
+/// The sqlx error inside a sea-orm error, if there is one.
+fn sqlx_error(err: &DbErr) -> Option<&sqlx::Error> {
+    match err {
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => Some(e),
+        _ => None,
+    }
+}
+
+/// A driver error's text for people: the database's own message, without the server
+/// source-file line numbers sqlx appends to PostgreSQL errors (`… at line 3211`).
+pub(crate) fn describe_sqlx(err: &sqlx::Error) -> String {
+    match err.as_database_error() {
+        Some(db) => match db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+            Some(pg) => format!("{} (SQLSTATE {})", pg.message(), pg.code()),
+            // SQLite: "(code: 13) database or disk is full".
+            None => strip_line_numbers(&db.to_string()),
+        },
+        None => strip_line_numbers(&err.to_string()),
+    }
+}
+
+/// [`describe_sqlx`] for sea-orm errors.
+pub(crate) fn describe_db_err(err: &DbErr) -> String {
+    match sqlx_error(err) {
+        Some(err) => describe_sqlx(err),
+        None => strip_line_numbers(&err.to_string()),
+    }
+}
+
+/// Removes `" at line N"` (a PostgreSQL server source line, as sqlx prints it) wherever a
+/// message embeds another error's text. Keeps `"at line N column M"`, which is a position in
+/// the caller's own input.
+fn strip_line_numbers(text: &str) -> String {
+    const MARK: &str = " at line ";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find(MARK) {
+        let after = &rest[pos + MARK.len()..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        let tail = &after[digits..];
+        if digits > 0 && !tail.starts_with(" column") {
+            out.push_str(&rest[..pos]);
+            rest = tail;
         } else {
-            Error::Database {
-                operation,
-                key,
-                message,
-            }
+            out.push_str(&rest[..pos + MARK.len()]);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Classifies an error known only by its (scrubbed) text.
+fn classify_text(
+    message: String,
+    operation: &'static str,
+    key: Option<&str>,
+    busy_timeout: Duration,
+) -> Error {
+    let lower = message.to_ascii_lowercase();
+    let key = key.map(str::to_owned);
+    if lower.contains("database is locked")
+        || lower.contains("database table is locked")
+        || lower.contains("(code: 5)")
+        || lower.contains("(code: 517)")
+    {
+        Error::Locked {
+            operation,
+            key,
+            busy_timeout,
+        }
+    } else if lower.contains("database or disk is full") || lower.contains("(code: 13)") {
+        Error::DiskFull { operation, key }
+    } else if lower.contains("no such table: systemconfig")
+        || lower.contains("relation \"systemconfig\" does not exist")
+    {
+        Error::SchemaMissing
+    } else {
+        Error::Database {
+            operation,
+            key,
+            message,
         }
     }
 }
@@ -277,6 +419,24 @@ mod tests {
         assert!(!scrubbed.contains("s3cr"), "{scrubbed}");
         assert!(!scrubbed.contains("other"), "{scrubbed}");
         assert!(format!("{scrubber:?}").contains("secrets"));
+    }
+
+    #[test]
+    fn server_line_numbers_are_removed() {
+        assert_eq!(
+            strip_line_numbers("relation \"x\" does not exist at line 1392"),
+            "relation \"x\" does not exist"
+        );
+        assert_eq!(
+            strip_line_numbers("Query Error: boom at line 3211; then: other at line 7 (x)"),
+            "Query Error: boom; then: other (x)"
+        );
+        // A position in the caller's input is kept.
+        assert_eq!(
+            strip_line_numbers("expected value at line 1 column 2"),
+            "expected value at line 1 column 2"
+        );
+        assert_eq!(strip_line_numbers("at line end"), "at line end");
     }
 
     #[test]

@@ -22,6 +22,20 @@
 //!   [`StoreOptions::sync_interval`] when set (at most that interval plus one table read
 //!   late), with [`SystemConfig::get_fresh`], and whenever this process writes the key.
 //!
+//! # Failures
+//!
+//! * A write that fails — at a statement or at `COMMIT` itself, e.g. on a full disk
+//!   ([`Error::DiskFull`]) — is rolled back, and its connection is verified to be outside
+//!   any transaction before it is pooled again, or closed. It is reported as an error,
+//!   never as saved; it changes neither the cache nor subscribers; and it leaves no lock
+//!   for other processes to wait on. The same holds for a write whose future is dropped.
+//! * A row that cannot be decoded (not JSON, not UTF-8, a BLOB) only makes its own key
+//!   report [`Error::CorruptValue`]; every other key keeps working.
+//! * A missing `systemconfig` table gives [`Error::SchemaMissing`]; running the migrations
+//!   creates it, or recreates it if it was dropped after they had been applied.
+//! * Error texts never contain the database password, nor the server source line numbers
+//!   sqlx appends to PostgreSQL errors.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), system_config::Error> {
@@ -51,6 +65,7 @@
 mod error;
 mod key;
 mod options;
+mod raw;
 mod sql;
 mod store;
 mod watch;

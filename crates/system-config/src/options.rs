@@ -21,8 +21,9 @@ pub enum Synchronous {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct StoreOptions {
-    /// How long SQLite waits for another writer before giving up with
-    /// [`Error::Locked`](crate::Error::Locked). Default 10 s.
+    /// How long a write waits for another writer's lock before giving up with
+    /// [`Error::Locked`](crate::Error::Locked): SQLite's busy timeout, PostgreSQL's
+    /// `lock_timeout` inside write transactions. Default 10 s.
     pub busy_timeout: Duration,
     /// Connect timeout, and how long to wait for a pooled connection. Default 10 s.
     pub connect_timeout: Duration,

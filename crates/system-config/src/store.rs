@@ -14,23 +14,53 @@
 //!   [`StoreOptions::sync_interval`] in a background task — and whenever this process
 //!   writes or [`SystemConfig::get_fresh`]es that key. With a sync interval `T`, a value
 //!   committed elsewhere is visible here at most `T` plus one table read later.
+//!
+//! # Failures
+//!
+//! * **A write that fails is never reported as saved, and leaves nothing behind.** Writes run
+//!   on a raw pooled connection (`BEGIN IMMEDIATE` / `BEGIN`, statements, `COMMIT`; see
+//!   [`crate::raw`] for why not sea-orm's transaction). When any statement or the `COMMIT`
+//!   itself fails — a full disk (`Error::DiskFull`), a constraint checked at commit, a lost
+//!   connection — the transaction is rolled back and the connection is *verified* to be
+//!   outside any transaction before it goes back to the pool; a connection whose state
+//!   cannot be verified is closed instead (which rolls back what it had open and releases
+//!   its locks). The same holds when the future of a write is dropped mid-way. So the next
+//!   attempt starts on a clean connection, another process never waits on a lock left by a
+//!   failed write, and a retry loop sees success only for a write that reached the
+//!   database.
+//! * A failed write changes neither the cache nor subscribers. (When the connection is lost
+//!   while `COMMIT` is in flight, the database alone knows whether it committed; the next
+//!   [`SystemConfig::refresh`], [`SystemConfig::get_fresh`] or write of the key shows the
+//!   truth.)
+//! * **Undecodable rows stay isolated.** Values are read as bytes and decoded in Rust, so a
+//!   row holding text that is not JSON, bytes that are not UTF-8 (SQLite, or a PostgreSQL
+//!   `SQL_ASCII` database), or a BLOB that is neither, only makes *its* key report
+//!   `Error::CorruptValue` — when the store opens, in [`SystemConfig::refresh`],
+//!   [`SystemConfig::get_fresh`] and in the write transaction's read (`update` refuses,
+//!   `set` repairs). A row whose *key* is not UTF-8 cannot be named by anyone and is
+//!   skipped with a warning.
+//! * **A missing table** gives `Error::SchemaMissing`, whose text names both causes (never
+//!   migrated, or dropped after the migrations were recorded); running the migrations
+//!   recreates it in either case.
+//! * Error texts carry the database's message and code (PostgreSQL: `… (SQLSTATE 42P01)`,
+//!   SQLite: `(code: 13) …`), never the connection password and never the server's
+//!   source-file line numbers that sqlx appends to PostgreSQL errors.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
 
 use parking_lot::RwLock;
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, QueryResult, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
-};
+use sea_orm::sqlx;
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
-use crate::error::{Error, Result, Scrubber, redact_url};
+use crate::error::{Error, Result, Scrubber, describe_db_err, redact_url};
 use crate::options::{StoreOptions, Synchronous};
+use crate::raw::{Change as RowChange, Cleanup, Pool, StoredRow, WriteTxn};
 use crate::sql::Sql;
 use crate::watch::{Change, Subscription};
 
@@ -43,13 +73,23 @@ enum Slot {
 }
 
 impl Slot {
-    fn parse(text: Option<&str>) -> Slot {
-        match text {
-            None => Slot::Value(Arc::new(Value::Null)),
-            Some(text) => match serde_json::from_str(text) {
-                Ok(value) => Slot::Value(Arc::new(value)),
-                Err(err) => Slot::Corrupt(Arc::from(err.to_string())),
-            },
+    /// Decides what a stored value is from its raw bytes (`None`: SQL `NULL`). Never fails:
+    /// bytes that are not UTF-8 text, or text that is not JSON, make a corrupt slot.
+    fn decode(bytes: Option<&[u8]>) -> Slot {
+        let Some(bytes) = bytes else {
+            return Slot::Value(Arc::new(Value::Null));
+        };
+        let text = match std::str::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(err) => {
+                return Slot::Corrupt(Arc::from(format!(
+                    "the stored bytes are not UTF-8 text: {err}"
+                )));
+            }
+        };
+        match serde_json::from_str(text) {
+            Ok(value) => Slot::Value(Arc::new(value)),
+            Err(err) => Slot::Corrupt(Arc::from(err.to_string())),
         }
     }
 
@@ -112,6 +152,16 @@ enum Current {
     Corrupt(String),
 }
 
+/// What a transaction's body decided, before the transaction ends.
+enum Plan<T> {
+    Commit {
+        output: T,
+        changed: bool,
+        slot: Option<Slot>,
+    },
+    Retry,
+}
+
 enum Attempt<T> {
     Done {
         output: T,
@@ -123,6 +173,8 @@ enum Attempt<T> {
 
 struct Inner {
     db: DatabaseConnection,
+    /// The same pool as `db`, for statements on raw connections (see [`crate::raw`]).
+    pool: Pool,
     sql: Sql,
     cache: RwLock<HashMap<String, Slot>>,
     /// Queues this store's writers so the cache follows commit order.
@@ -131,6 +183,8 @@ struct Inner {
     scrubber: Scrubber,
     options: StoreOptions,
     sync_task: parking_lot::Mutex<Option<JoinHandle<()>>>,
+    /// Where the database is, without credentials (see [`SystemConfig::location`]).
+    location: Option<String>,
 }
 
 impl Drop for Inner {
@@ -167,6 +221,27 @@ fn sqlite_file(url: &str) -> Option<&str> {
         .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     (!path.is_empty() && !path.contains(":memory:")).then_some(path)
+}
+
+/// The identity of the database a URL names (see [`SystemConfig::location`]).
+fn location_of(url: &str) -> String {
+    if let Some(path) = sqlite_file(url) {
+        let path = std::path::Path::new(path);
+        let absolute = std::fs::canonicalize(path)
+            .or_else(|_| std::path::absolute(path))
+            .unwrap_or_else(|_| path.to_path_buf());
+        return format!("sqlite://{}", absolute.display());
+    }
+    match url::Url::parse(url) {
+        Ok(parsed) => format!(
+            "{}://{}:{}{}",
+            parsed.scheme(),
+            parsed.host_str().unwrap_or_default(),
+            parsed.port().unwrap_or(5432),
+            parsed.path()
+        ),
+        Err(_) => redact_url(url),
+    }
 }
 
 /// Opens a connection pool the way the store does (SQLite: folder created, WAL, busy
@@ -214,7 +289,7 @@ pub async fn connect(url: &str, options: &StoreOptions) -> Result<DatabaseConnec
     }
     Database::connect(connect)
         .await
-        .map_err(|e| connect_error(e.to_string()))
+        .map_err(|e| connect_error(describe_db_err(&e)))
 }
 
 impl SystemConfig {
@@ -229,19 +304,21 @@ impl SystemConfig {
     /// Opens the database at `url` with `options`.
     pub async fn open_with(url: &str, options: StoreOptions) -> Result<Self> {
         let db = connect(url, &options).await?;
-        Self::start(db, options, Scrubber::for_url(url)).await
+        Self::start(db, options, Scrubber::for_url(url), Some(location_of(url))).await
     }
 
     /// Wraps an existing sea-orm connection (it should have statement logging off, since
-    /// logged statements would show stored values).
+    /// logged statements would show stored values). It must be a SQLite or PostgreSQL sqlx
+    /// pool; anything else gives [`Error::Connect`].
     pub async fn from_connection(db: DatabaseConnection, options: StoreOptions) -> Result<Self> {
-        Self::start(db, options, Scrubber::default()).await
+        Self::start(db, options, Scrubber::default(), None).await
     }
 
     async fn start(
         db: DatabaseConnection,
         options: StoreOptions,
         scrubber: Scrubber,
+        location: Option<String>,
     ) -> Result<Self> {
         if options.migrate {
             let report = migrations::run_up(&db)
@@ -251,16 +328,24 @@ impl SystemConfig {
                 tracing::info!(%report, "configuration database migrated");
             }
         }
+        let Some(pool) = Pool::of(&db) else {
+            return Err(Error::Connect {
+                url: "(the connection passed to SystemConfig::from_connection)".to_owned(),
+                message: "not a SQLite or PostgreSQL connection pool".to_owned(),
+            });
+        };
         let (events, _) = broadcast::channel(1024);
         let inner = Arc::new(Inner {
             sql: Sql::new(db.get_database_backend()),
             db,
+            pool,
             cache: RwLock::new(HashMap::new()),
             write_lock: tokio::sync::Mutex::new(()),
             events,
             scrubber,
             options,
             sync_task: parking_lot::Mutex::new(None),
+            location,
         });
         let store = SystemConfig { inner };
         store.refresh().await?;
@@ -272,10 +357,17 @@ impl SystemConfig {
         Ok(store)
     }
 
-    fn db_error(&self, err: &DbErr, operation: &'static str, key: Option<&str>) -> Error {
+    fn sql_error(&self, err: &sqlx::Error, operation: &'static str, key: Option<&str>) -> Error {
         self.inner
             .scrubber
-            .db(err, operation, key, self.inner.options.busy_timeout)
+            .sqlx(err, operation, key, self.inner.options.busy_timeout)
+    }
+
+    /// Where the database is, without credentials or options: `sqlite://<absolute path>`
+    /// or `postgres://host:port/database`. Stable across processes that open the same
+    /// database with differently written URLs; `None` for [`from_connection`](Self::from_connection).
+    pub fn location(&self) -> Option<String> {
+        self.inner.location.clone()
     }
 
     /// The database backend in use.
@@ -469,21 +561,10 @@ impl SystemConfig {
         }))
     }
 
-    async fn begin(&self, key: &str, operation: &'static str) -> Result<DatabaseTransaction> {
-        let db = &self.inner.db;
-        let txn = match db.get_database_backend() {
-            DbBackend::Sqlite => {
-                db.begin_with_options(TransactionOptions {
-                    sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                    ..Default::default()
-                })
-                .await
-            }
-            _ => db.begin().await,
-        };
-        txn.map_err(|e| self.db_error(&e, operation, Some(key)))
-    }
-
+    /// One read-modify-write transaction. Every way out of it ends the transaction: a
+    /// commit that succeeded, or a rollback whose result is verified (the connection is
+    /// closed instead of pooled when it cannot be), so a failed attempt leaves neither a
+    /// write nor a lock behind, and is never reported as a success.
     async fn attempt<T, E, F>(
         &self,
         key: &str,
@@ -494,39 +575,119 @@ impl SystemConfig {
         F: FnMut(&Current) -> Result<(Write, T), E>,
         E: From<Error>,
     {
-        let fail = |e: &DbErr| E::from(self.db_error(e, operation, Some(key)));
         let sql = &self.inner.sql;
-        let txn = self.begin(key, operation).await?;
+        let mut txn = self
+            .inner
+            .pool
+            .begin_write(sql, self.cleanup_timeout(), self.inner.options.busy_timeout)
+            .await
+            .map_err(|e| E::from(self.sql_error(&e, operation, Some(key))))?;
+        match self.plan(&mut txn, key, operation, decide).await {
+            Ok(Plan::Commit {
+                output,
+                changed: true,
+                slot,
+            }) => match txn.commit().await {
+                Ok(()) => Ok(Attempt::Done {
+                    output,
+                    changed: true,
+                    slot,
+                }),
+                Err((err, cleanup)) => {
+                    self.log_cleanup(key, cleanup);
+                    Err(E::from(self.sql_error(&err, operation, Some(key))))
+                }
+            },
+            Ok(Plan::Commit {
+                output,
+                changed: false,
+                slot,
+            }) => {
+                // Nothing to write: end the read without committing anything.
+                self.log_cleanup(key, txn.finish_unchanged().await);
+                Ok(Attempt::Done {
+                    output,
+                    changed: false,
+                    slot,
+                })
+            }
+            Ok(Plan::Retry) => {
+                self.log_cleanup(key, txn.abort().await);
+                Ok(Attempt::Retry)
+            }
+            Err(err) => {
+                self.log_cleanup(key, txn.abort().await);
+                Err(err)
+            }
+        }
+    }
+
+    /// How long rolling back and verifying (or closing) a failed transaction may take.
+    fn cleanup_timeout(&self) -> std::time::Duration {
+        self.inner
+            .options
+            .connect_timeout
+            .max(std::time::Duration::from_secs(1))
+    }
+
+    fn log_cleanup(&self, key: &str, cleanup: Cleanup) {
+        if cleanup == Cleanup::Closed {
+            tracing::warn!(
+                key,
+                "the connection of a failed configuration write was closed"
+            );
+        }
+    }
+
+    /// The body of a write transaction: read the row, let `decide` choose, run the
+    /// statement. Does not end the transaction.
+    async fn plan<T, E, F>(
+        &self,
+        txn: &mut WriteTxn,
+        key: &str,
+        operation: &'static str,
+        decide: &mut F,
+    ) -> Result<Plan<T>, E>
+    where
+        F: FnMut(&Current) -> Result<(Write, T), E>,
+        E: From<Error>,
+    {
+        let fail = |e: &sqlx::Error| E::from(self.sql_error(e, operation, Some(key)));
+        let sql = &self.inner.sql;
         let row = txn
-            .query_one_raw(sql.select_one(key, true))
+            .select_for_update(sql, key)
             .await
             .map_err(|e| fail(&e))?;
         let (id, current) = match row {
             None => (None, Current::Missing),
-            Some(row) => {
-                let (id, text) = read_row(&row).map_err(|e| fail(&e))?;
-                let current = match Slot::parse(text.as_deref()) {
+            Some(StoredRow { id, value }) => {
+                let current = match Slot::decode(value.as_deref()) {
                     Slot::Value(v) => Current::Value(Arc::unwrap_or_clone(v)),
                     Slot::Corrupt(reason) => Current::Corrupt(reason.to_string()),
                 };
                 (Some(id), current)
             }
         };
-        // On error the transaction is dropped, which rolls it back: nothing is written.
         let (write, output) = decide(&current)?;
-        let (statement, slot) = match (write, &current, id) {
+        let (change, slot) = match (write, &current, id) {
             (Write::Set(new), Current::Value(old), _) if *old == new => {
                 (None, Some(Slot::Value(Arc::new(new))))
             }
             (Write::Set(new), _, Some(id)) => (
-                Some(sql.update(id, new.to_string())),
+                Some(RowChange::Update {
+                    id,
+                    text: new.to_string(),
+                }),
                 Some(Slot::Value(Arc::new(new))),
             ),
             (Write::Set(new), _, None) => (
-                Some(sql.insert(key, new.to_string())),
+                Some(RowChange::Insert {
+                    key,
+                    text: new.to_string(),
+                }),
                 Some(Slot::Value(Arc::new(new))),
             ),
-            (Write::Delete, _, Some(_)) => (Some(sql.delete(key)), None),
+            (Write::Delete, _, Some(_)) => (Some(RowChange::Delete { key }), None),
             (Write::Delete, _, None) => (None, None),
             (Write::Keep, current, _) => (
                 None,
@@ -537,19 +698,18 @@ impl SystemConfig {
                 },
             ),
         };
-        let changed = statement.is_some();
-        if let Some(statement) = statement
-            && let Err(err) = txn.execute_raw(statement).await
+        let changed = change.is_some();
+        if let Some(change) = change
+            && let Err(err) = txn.execute(sql, change).await
         {
-            if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
+            if is_unique_violation(&err) {
                 // Another writer inserted the key first; read it and decide again.
                 tracing::debug!(key, "insert race, retrying");
-                return Ok(Attempt::Retry);
+                return Ok(Plan::Retry);
             }
             return Err(fail(&err));
         }
-        txn.commit().await.map_err(|e| fail(&e))?;
-        Ok(Attempt::Done {
+        Ok(Plan::Commit {
             output,
             changed,
             slot,
@@ -594,20 +754,19 @@ impl SystemConfig {
         let _queue = self.inner.write_lock.lock().await;
         let rows = self
             .inner
-            .db
-            .query_all_raw(self.inner.sql.select_all())
+            .pool
+            .select_all(&self.inner.sql)
             .await
-            .map_err(|e| self.db_error(&e, "loading the configuration", None))?;
+            .map_err(|e| self.sql_error(&e, "loading the configuration", None))?;
         let mut fresh: HashMap<String, Slot> = HashMap::with_capacity(rows.len());
-        for row in &rows {
-            let key: String = row
-                .try_get_by_index(0)
-                .map_err(|e| self.db_error(&e, "loading the configuration", None))?;
-            let text: Option<String> = row
-                .try_get_by_index(1)
-                .map_err(|e| self.db_error(&e, "loading the configuration", Some(&key)))?;
+        for (key, value) in rows {
+            let Some(key) = key.and_then(|k| String::from_utf8(k).ok()) else {
+                // No caller can name such a key; it must not hide the others.
+                tracing::warn!("skipping a configuration row whose key is not UTF-8 text");
+                continue;
+            };
             // Rows come in id order: a later duplicate wins, as in MoviePilot's repair.
-            fresh.insert(key, Slot::parse(text.as_deref()));
+            fresh.insert(key, Slot::decode(value.as_deref()));
         }
         let mut keys: Vec<String> = fresh.keys().cloned().collect();
         keys.extend(self.inner.cache.read().keys().cloned());
@@ -637,18 +796,11 @@ impl SystemConfig {
             let _queue = self.inner.write_lock.lock().await;
             let row = self
                 .inner
-                .db
-                .query_one_raw(self.inner.sql.select_one(key, false))
+                .pool
+                .select_one(&self.inner.sql, key)
                 .await
-                .map_err(|e| self.db_error(&e, "reading", Some(key)))?;
-            let slot = match row {
-                None => None,
-                Some(row) => {
-                    let (_, text) =
-                        read_row(&row).map_err(|e| self.db_error(&e, "reading", Some(key)))?;
-                    Some(Slot::parse(text.as_deref()))
-                }
-            };
+                .map_err(|e| self.sql_error(&e, "reading", Some(key)))?;
+            let slot = row.map(|row| Slot::decode(row.value.as_deref()));
             self.publish(key, slot);
         }
         self.get(key)
@@ -673,8 +825,9 @@ impl SystemConfig {
     }
 }
 
-fn read_row(row: &QueryResult) -> std::result::Result<(i64, Option<String>), DbErr> {
-    Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?))
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .is_some_and(|e| e.kind() == sqlx::error::ErrorKind::UniqueViolation)
 }
 
 async fn sync_loop(store: Weak<Inner>, interval: std::time::Duration) {

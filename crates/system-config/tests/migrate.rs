@@ -261,3 +261,75 @@ async fn store_values(conn: &sea_orm::DatabaseConnection, sql: &str) -> anyhow::
         .map(|row| Ok(serde_json::from_str(&row.try_get_by_index::<String>(0)?)?))
         .collect()
 }
+
+/// The report: with `systemconfig` dropped, the store said "run the migrations" while
+/// `migrate` said "no migrations to run" (their records were still there). Now the error
+/// names both causes, and running the migrations — by hand or on open — recreates the
+/// table, and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_table_is_reported_truthfully_and_migrate_recreates_it() -> anyhow::Result<()> {
+    for db in backends().await? {
+        let store = SystemConfig::open(&db.url).await?;
+        store.set("Lost", json!("with the table")).await?;
+        let conn = raw(&db.url).await?;
+        exec(&conn, "DROP TABLE systemconfig").await?;
+        // The migrations are still recorded as applied: the state the report describes.
+        assert!(
+            migrations::status(&conn)
+                .await?
+                .iter()
+                .all(|(_, applied)| *applied),
+            "{:?}",
+            db.backend
+        );
+
+        // Opening without migrating, and writing through a running store: the same error,
+        // which says the table may have been dropped and that migrating recreates it.
+        let err = SystemConfig::open_with(&db.url, StoreOptions::default().migrate(false))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, system_config::Error::SchemaMissing),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(text.contains("dropped"), "{text}");
+        assert!(text.contains("recorded as applied"), "{text}");
+        assert!(text.contains("recreate"), "{text}");
+        let err = store.set("Lost", json!(2)).await.unwrap_err();
+        assert!(
+            matches!(err, system_config::Error::SchemaMissing),
+            "{err:?}"
+        );
+
+        // And migrating does what the message promises.
+        let report = migrations::run_up(&conn).await?;
+        assert!(report.recreated_dropped_table, "{report}");
+        assert_eq!(report.applied.len(), 2, "{report}");
+        assert_eq!(report.adopted_existing, Some(false), "{report}");
+        let shown = report.to_string();
+        assert!(!shown.contains("no migrations to run"), "{shown}");
+        assert!(
+            shown.contains("recreated the systemconfig table"),
+            "{shown}"
+        );
+        assert_eq!(count(&conn, index_query(db.backend)).await?, 1);
+
+        // The running store writes again; the table came back empty but for the defaults.
+        store.set("Lost", json!("again")).await?;
+        let reopened =
+            SystemConfig::open_with(&db.url, StoreOptions::default().migrate(false)).await?;
+        assert_eq!(reopened.get("Lost")?, Some(json!("again")));
+        assert!(reopened.get("Storages")?.is_some());
+
+        // Opening with migrations on repairs it as well; a second run is a no-op.
+        exec(&conn, "DROP TABLE systemconfig").await?;
+        let repaired = SystemConfig::open(&db.url).await?;
+        assert_eq!(repaired.get("Lost")?, None);
+        assert!(repaired.get("Storages")?.is_some());
+        let report = migrations::run_up(&conn).await?;
+        assert!(!report.recreated_dropped_table);
+        assert_eq!(report.to_string(), "no migrations to run");
+    }
+    Ok(())
+}

@@ -1,10 +1,13 @@
 //! Integration tests of the configuration store, on a SQLite file and (when configured,
 //! mandatory in CI) a real PostgreSQL server.
 
+mod commit_failures;
 mod faults;
+mod messages;
 mod migrate;
 mod multiprocess;
 mod store;
+mod undecodable;
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 

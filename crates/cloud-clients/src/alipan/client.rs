@@ -11,7 +11,6 @@ use storage_helper::{StorageHandle, StorageHelper};
 use super::{
     AlipanEndpoints, AlipanProvider, DRIVE_FIELDS, Failure, call, code, config_text, credentials,
 };
-use crate::accessor::{AccessorOptions, Call, TokenAccessor};
 use crate::clock::to_system_time;
 use crate::error::{Error, Result};
 use crate::http::HttpClient;
@@ -19,6 +18,7 @@ use crate::limiter::RateLimiter;
 use crate::provider::Grant;
 use crate::secret::{AccessToken, ClientSecret};
 use crate::storage::LoginStatus;
+use crate::token::{AccessorOptions, Call, TokenAccessor};
 
 /// The PKCE challenge method of a QR login without client secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -19,7 +19,6 @@ use tokio::time::Instant;
 
 use super::client::{AlipanClient, PkceMethod};
 use super::{Failure, call, code, grant_from, parse_timestamp};
-use crate::accessor::TokenAccessor;
 use crate::error::{Error, Result};
 use crate::json::{number, text};
 use crate::pkce::{self, verifier};
@@ -27,6 +26,7 @@ use crate::storage::{
     CloudStorage, DownloadLink, FileItem, FileKind, LoginStatus, Progress, QrLogin, Usage,
     extension, join, normalize,
 };
+use crate::token::TokenAccessor;
 
 /// At most this many QR sessions are remembered between polls.
 const QR_MEMORY: usize = 64;

@@ -7,11 +7,11 @@ use serde_json::Value;
 use storage_helper::{StorageHandle, StorageHelper};
 
 use super::{Failure, U115Endpoints, U115Provider, call_envelope, code};
-use crate::accessor::{AccessorOptions, Call, TokenAccessor};
 use crate::clock::to_system_time;
 use crate::error::{Error, Result};
 use crate::http::HttpClient;
 use crate::limiter::RateLimiter;
+use crate::token::{AccessorOptions, Call, TokenAccessor};
 
 /// How a [`U115Client`] is set up.
 #[derive(Debug, Clone)]

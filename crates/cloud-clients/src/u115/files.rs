@@ -9,7 +9,6 @@ use serde_json::{Map, Value};
 
 use super::client::U115Client;
 use super::{Failure, call_envelope, code, grant_from};
-use crate::accessor::TokenAccessor;
 use crate::error::{Error, Result};
 use crate::json::{number, number_i64, text};
 use crate::pkce::{self, verifier};
@@ -17,6 +16,7 @@ use crate::storage::{
     CloudStorage, DownloadLink, FileItem, FileKind, LoginStatus, Progress, QrLogin, Usage,
     extension, join, normalize,
 };
+use crate::token::TokenAccessor;
 
 /// base64(SHA-256(verifier)), as 115 expects for `code_challenge_method=sha256`.
 pub(crate) fn challenge(verifier: &str) -> String {

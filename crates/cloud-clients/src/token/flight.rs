@@ -1,0 +1,589 @@
+//! The slow path: one flight at a time per accessor, run by a task the accessor owns, so
+//! that no caller going away can tear a refresh between the provider's answer and the save.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use storage_helper::StorageHandle;
+use tokio::sync::{OwnedMutexGuard, watch};
+
+use super::entry::{LeaseStep, Mark, Replay};
+use super::options::{AccessorOptions, backoff, jitter, ms};
+use super::rescue::{RescueDir, default_dir, remove_file};
+use super::{Source, TokenAccessor};
+use crate::clock::to_system_time;
+use crate::error::{Error, Result};
+use crate::http::HttpClient;
+use crate::provider::{Grant, RefreshFailure, TokenProvider};
+use crate::secret::{AccessToken, RefreshToken};
+use crate::state::TokenState;
+use crate::tokens::Stored;
+
+/// Rotated tokens not yet in the database.
+#[derive(Clone)]
+pub(crate) struct Pending {
+    pub grant: Grant,
+    /// The refresh token the grant replaced.
+    pub replaced: Option<RefreshToken>,
+    pub obtained_at_ms: u64,
+}
+
+/// State of the slow path, guarded by the single-flight mutex.
+#[derive(Default)]
+pub(crate) struct Flight {
+    /// Set after a definitive refusal: the reason and the refresh token that was refused.
+    needs_login: Option<(String, Option<String>)>,
+    /// When the sticky needs-login state last looked at the store.
+    needs_login_checked_ms: u64,
+    /// An access token the provider rejected: never adopt or serve it again.
+    pub rejected: Option<AccessToken>,
+    /// Rotated tokens whose save failed (also in a rescue file).
+    pub pending_save: Option<Pending>,
+    /// No refresh before this time (rate limited or transient back-off).
+    pub backoff_until_ms: u64,
+    /// Why, when the back-off follows a temporary failure rather than a rate limit.
+    backoff_transient: Option<String>,
+}
+
+pub(crate) struct Managed {
+    pub handle: StorageHandle,
+    provider: Arc<dyn TokenProvider>,
+    http: HttpClient,
+    pub options: AccessorOptions,
+    pub owner: String,
+    pub flight: Arc<tokio::sync::Mutex<Flight>>,
+    pub rescue: Option<RescueDir>,
+}
+
+fn owner_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".to_owned());
+    format!(
+        "{host}:{}:{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+impl Managed {
+    pub fn new(
+        handle: StorageHandle,
+        provider: Arc<dyn TokenProvider>,
+        http: HttpClient,
+        options: AccessorOptions,
+    ) -> Self {
+        let location = handle.helper().store().location();
+        let rescue = location.as_deref().map(|location| {
+            let dir = options
+                .rescue_dir
+                .clone()
+                .unwrap_or_else(|| default_dir(Some(location)));
+            RescueDir::new(dir, location, handle.kind())
+        });
+        Self {
+            handle,
+            provider,
+            http,
+            options,
+            owner: owner_id(),
+            flight: Arc::new(tokio::sync::Mutex::new(Flight::default())),
+            rescue,
+        }
+    }
+
+    /// Writes `pending` to its rescue file; `None` (logged) when that is impossible.
+    pub fn write_rescue(&self, pending: &Pending) -> Option<std::path::PathBuf> {
+        let rescue = self.rescue.as_ref()?;
+        match rescue.write(
+            &pending.grant,
+            pending.replaced.as_ref(),
+            pending.obtained_at_ms,
+        ) {
+            Ok(path) => Some(path),
+            Err(err) => {
+                tracing::error!(storage = %self.handle.kind(), %err, "could not write the rescue file for rotated tokens");
+                None
+            }
+        }
+    }
+
+    /// The pending tokens are in the database: forget them and their rescue file.
+    pub fn clear_pending(&self, flight: &mut Flight) {
+        if let Some(pending) = flight.pending_save.take()
+            && let Some(rescue) = &self.rescue
+        {
+            rescue.remove(pending.replaced.as_ref());
+        }
+    }
+}
+
+impl Drop for Managed {
+    fn drop(&mut self) {
+        // The last clone is gone with tokens still unsaved: make sure they are on disk.
+        if let Ok(flight) = self.flight.try_lock()
+            && let Some(pending) = &flight.pending_save
+            && let Some(path) = self.write_rescue(pending)
+        {
+            tracing::warn!(storage = %self.handle.kind(), file = %path.display(), "rotated tokens not saved to the database; kept in a rescue file");
+        }
+    }
+}
+
+struct WakeOnExit(watch::Sender<u64>);
+
+impl Drop for WakeOnExit {
+    fn drop(&mut self) {
+        self.0.send_modify(|generation| *generation += 1);
+    }
+}
+
+impl TokenAccessor {
+    pub(crate) async fn slow(&self) -> Result<AccessToken> {
+        let m = self.managed()?;
+        loop {
+            // Become the one doing the work (the flight), or wait for whoever is: a token
+            // they install, or the end of their flight, wakes every waiter at once.
+            if let Ok(flight) = Arc::clone(&m.flight).try_lock_owned() {
+                return self.fly(flight).await;
+            }
+            let mut generation = self.inner.generation.subscribe();
+            let seen = *generation.borrow_and_update();
+            if let Some(token) = self.fast() {
+                return Ok(token);
+            }
+            // The flight may have ended between the first try and the subscription.
+            if let Ok(flight) = Arc::clone(&m.flight).try_lock_owned() {
+                return self.fly(flight).await;
+            }
+            if generation.changed().await.is_err() {
+                continue;
+            }
+            if let Some(token) = self.fast() {
+                return Ok(token);
+            }
+            if let Some((at, err)) = &*self.inner.last_failure.lock()
+                && *at > seen
+            {
+                return Err(shared_failure(&self.inner.storage, err));
+            }
+        }
+    }
+
+    /// Runs the slow path in a task of its own holding the single-flight lock: it runs to
+    /// the end even when this caller goes away. Records its failure for the callers that
+    /// waited, and wakes them however it ends.
+    async fn fly(&self, flight: OwnedMutexGuard<Flight>) -> Result<AccessToken> {
+        let this = self.clone();
+        let task = tokio::spawn(async move {
+            let mut flight = flight;
+            let wake = WakeOnExit(this.inner.generation.clone());
+            let Source::Managed(m) = &this.inner.source else {
+                return Err(Error::FixedTokenRejected {
+                    storage: this.inner.storage.clone(),
+                });
+            };
+            let result = this.slow_locked(m, &mut flight).await;
+            if let Err(err) = &result {
+                let next = *this.inner.generation.borrow() + 1;
+                *this.inner.last_failure.lock() =
+                    Some((next, shared_failure(&this.inner.storage, err)));
+            }
+            drop(wake);
+            drop(flight);
+            result
+        });
+        match task.await {
+            Ok(result) => result,
+            Err(join) => Err(Error::Transient {
+                storage: self.inner.storage.clone(),
+                reason: if join.is_panic() {
+                    "the refresh task panicked".into()
+                } else {
+                    "the refresh task was stopped (the runtime is shutting down)".into()
+                },
+            }),
+        }
+    }
+
+    /// Saves what this process or an earlier one obtained but did not save.
+    async fn save_leftovers(
+        &self,
+        m: &Managed,
+        flight: &mut Flight,
+    ) -> Result<Option<AccessToken>> {
+        if let Some(pending) = flight.pending_save.clone() {
+            self.save(m, &pending.grant, pending.obtained_at_ms).await?;
+            m.clear_pending(flight);
+            flight.rejected = None;
+            tracing::info!(storage = %self.inner.storage, "rotated tokens saved on a later try");
+            return Ok(Some(self.install_grant(
+                m,
+                &pending.grant,
+                pending.obtained_at_ms,
+            )));
+        }
+        let Some(rescue) = &m.rescue else {
+            return Ok(None);
+        };
+        for rescued in rescue.read_all() {
+            let outcome = self.replay(m, &rescued).await?;
+            match outcome {
+                Replay::Saved => {
+                    tracing::warn!(storage = %self.inner.storage, "tokens rotated by an earlier process replayed from its rescue file")
+                }
+                Replay::AlreadySaved => {
+                    tracing::debug!(storage = %self.inner.storage, "rescue file already saved")
+                }
+                Replay::Superseded => {
+                    tracing::warn!(storage = %self.inner.storage, "rescue file dropped: the database holds another login")
+                }
+            }
+            remove_file(&rescued.path);
+        }
+        Ok(None)
+    }
+
+    async fn slow_locked(&self, m: &Managed, flight: &mut Flight) -> Result<AccessToken> {
+        if let Some(token) = self.fast() {
+            return Ok(token);
+        }
+        let storage = || self.inner.storage.clone();
+        if let Some(token) = self.save_leftovers(m, flight).await? {
+            return Ok(token);
+        }
+
+        if let Some((reason, refused)) = flight.needs_login.clone() {
+            // Sticky until the stored tokens change (a new login, here or elsewhere).
+            let now = self.inner.clock.now_ms();
+            let config = if now.saturating_sub(flight.needs_login_checked_ms) >= 1_000 {
+                flight.needs_login_checked_ms = now;
+                m.handle.get_conf_fresh().await?
+            } else {
+                m.handle.get_conf()?
+            };
+            let stored_refresh = Stored::parse(&config)
+                .and_then(|s| s.refresh)
+                .map(|r| r.secret().to_owned());
+            if stored_refresh == refused {
+                return Err(Error::NeedsLogin {
+                    storage: storage(),
+                    reason,
+                });
+            }
+            flight.needs_login = None;
+        }
+
+        let now = self.inner.clock.now_ms();
+        if flight.backoff_until_ms > now {
+            // Rate limited or backing off: serve the stored token while it lasts.
+            let until = flight.backoff_until_ms;
+            let served = match Stored::parse(&m.handle.get_conf()?) {
+                Some(stored) => self.serve_during_backoff(flight, &stored, until, now),
+                None => Err(Error::LoggedOut { storage: storage() }),
+            };
+            return match (served, &flight.backoff_transient) {
+                (Err(Error::RateLimited { .. }), Some(reason)) => Err(Error::Transient {
+                    storage: storage(),
+                    reason: format!("waiting before the next attempt after: {reason}"),
+                }),
+                (other, _) => other,
+            };
+        }
+
+        let state_before = self.state();
+        let mut waited_ms = 0;
+        let mut rounds = 0;
+        loop {
+            rounds += 1;
+            let now = self.inner.clock.now_ms();
+            let step = self.lease_step(m, flight.rejected.as_ref()).await?;
+            let stored = match step {
+                LeaseStep::Adopt(stored) => {
+                    self.install(&stored, stored.refresh_at_ms(&m.options.margin));
+                    return stored
+                        .access
+                        .ok_or_else(|| Error::LoggedOut { storage: storage() });
+                }
+                LeaseStep::LoggedOut => {
+                    self.forget();
+                    self.set_state(TokenState::LoggedOut);
+                    return Err(Error::LoggedOut { storage: storage() });
+                }
+                LeaseStep::NeedsLogin { reason, refused } => {
+                    return Err(self.needs_login(flight, reason, Some(refused)));
+                }
+                LeaseStep::RateLimited { until_ms, stored } => {
+                    flight.backoff_until_ms = until_ms;
+                    flight.backoff_transient = None;
+                    let result = self.serve_during_backoff(flight, &stored, until_ms, now);
+                    self.set_state(TokenState::RateLimited {
+                        until: to_system_time(until_ms),
+                    });
+                    return result;
+                }
+                LeaseStep::NoRefreshToken(stored) => {
+                    if stored.is_unexpired(now)
+                        && stored.access.as_ref() != flight.rejected.as_ref()
+                    {
+                        // Usable to the end of its life; then only a new login helps.
+                        let until = stored.expires_at_ms().unwrap_or(u64::MAX);
+                        self.install(&stored, until);
+                        return stored
+                            .access
+                            .ok_or_else(|| Error::LoggedOut { storage: storage() });
+                    }
+                    let reason = match stored.expires_at_ms() {
+                        Some(at) => format!(
+                            "the login expired at {} (no refresh token was issued); scan a new QR code",
+                            crate::util::format_timestamp_ms(at)
+                        ),
+                        None => "the access token was rejected and no refresh token is stored"
+                            .to_owned(),
+                    };
+                    return Err(self.needs_login(flight, reason, None));
+                }
+                LeaseStep::Held { until_ms } => {
+                    self.set_state(TokenState::Refreshing);
+                    if waited_ms > ms(m.options.lease_ttl) * 2 {
+                        self.set_state(state_before);
+                        return Err(Error::Transient {
+                            storage: storage(),
+                            reason: "another process kept renewing the refresh lease without saving tokens".into(),
+                        });
+                    }
+                    let pause = ms(m.options.lease_poll).min(until_ms.saturating_sub(now).max(1));
+                    let pause = jitter(Duration::from_millis(pause));
+                    waited_ms += ms(pause);
+                    tokio::time::sleep(pause).await;
+                    continue;
+                }
+                LeaseStep::Acquired(stored) => stored,
+            };
+
+            // We hold the lease and the stored token is due.
+            let Some(refresh_token) = stored.refresh.clone() else {
+                self.settle(m, &RefreshToken::new(""), None).await;
+                return Err(Error::LoggedOut { storage: storage() });
+            };
+            self.set_state(TokenState::Refreshing);
+            let config = m.handle.get_conf().unwrap_or_default();
+            let lease_deadline = now + ms(m.options.lease_ttl);
+            match self
+                .call_provider(m, &refresh_token, &config, lease_deadline)
+                .await
+            {
+                Ok(grant) => {
+                    // Rotated: from here on the tokens must not be lost. On disk first, then
+                    // in the database, then served.
+                    let now = self.inner.clock.now_ms();
+                    let pending = Pending {
+                        grant,
+                        replaced: Some(refresh_token),
+                        obtained_at_ms: now,
+                    };
+                    m.write_rescue(&pending);
+                    flight.pending_save = Some(pending.clone());
+                    if let Err(err) = self.save(m, &pending.grant, now).await {
+                        self.forget();
+                        self.set_state(state_before);
+                        return Err(err);
+                    }
+                    m.clear_pending(flight);
+                    flight.rejected = None;
+                    tracing::info!(storage = %self.inner.storage, "access token refreshed");
+                    return Ok(self.install_grant(m, &pending.grant, now));
+                }
+                Err(RefreshFailure::Reused { reason }) => {
+                    self.settle(m, &refresh_token, None).await;
+                    // Another refresher rotated it: adopt what it saved, if anything.
+                    let fresh = Stored::parse(&m.handle.get_conf_fresh().await?);
+                    let newer = fresh.as_ref().is_some_and(|s| s.refresh != stored.refresh);
+                    if newer && rounds < 3 {
+                        continue;
+                    }
+                    let reason = format!(
+                        "the refresh token was already used and nothing newer is stored ({reason})"
+                    );
+                    self.settle(
+                        m,
+                        &refresh_token,
+                        Some(Mark::NeedsLogin {
+                            reason: reason.clone(),
+                        }),
+                    )
+                    .await;
+                    return Err(self.needs_login(
+                        flight,
+                        reason,
+                        Some(refresh_token.secret().to_owned()),
+                    ));
+                }
+                Err(RefreshFailure::NeedsLogin { reason }) => {
+                    self.settle(
+                        m,
+                        &refresh_token,
+                        Some(Mark::NeedsLogin {
+                            reason: reason.clone(),
+                        }),
+                    )
+                    .await;
+                    return Err(self.needs_login(
+                        flight,
+                        reason,
+                        Some(refresh_token.secret().to_owned()),
+                    ));
+                }
+                Err(RefreshFailure::RateLimited { retry_after }) => {
+                    let pause = retry_after.unwrap_or(m.options.rate_limit_backoff);
+                    let until = self.inner.clock.now_ms() + ms(pause);
+                    self.settle(
+                        m,
+                        &refresh_token,
+                        Some(Mark::RateLimited { until_ms: until }),
+                    )
+                    .await;
+                    flight.backoff_until_ms = until;
+                    flight.backoff_transient = None;
+                    let result = self.serve_during_backoff(flight, &stored, until, now);
+                    self.set_state(TokenState::RateLimited {
+                        until: to_system_time(until),
+                    });
+                    return result;
+                }
+                Err(RefreshFailure::Transient { reason }) => {
+                    self.settle(m, &refresh_token, None).await;
+                    tracing::warn!(storage = %self.inner.storage, %reason, "refresh failed temporarily");
+                    // Retry on a later call, a little later.
+                    let until = self.inner.clock.now_ms() + ms(m.options.retry_base) * 5;
+                    flight.backoff_until_ms = until;
+                    flight.backoff_transient = Some(reason.clone());
+                    let served = self.serve_during_backoff(flight, &stored, until, now);
+                    self.set_state(state_before);
+                    return served.map_err(|_| Error::Transient {
+                        storage: storage(),
+                        reason,
+                    });
+                }
+            }
+        }
+    }
+
+    /// During a back-off, a stored token that has not expired yet (and was not rejected)
+    /// is still served.
+    fn serve_during_backoff(
+        &self,
+        flight: &Flight,
+        stored: &Stored,
+        until_ms: u64,
+        now_ms: u64,
+    ) -> Result<AccessToken> {
+        if stored.is_unexpired(now_ms) && stored.access.as_ref() != flight.rejected.as_ref() {
+            let serve_until = until_ms.min(stored.expires_at_ms().unwrap_or(u64::MAX));
+            if let Some(access) = self.hold(stored, serve_until) {
+                return Ok(access);
+            }
+        }
+        self.forget();
+        Err(Error::RateLimited {
+            storage: self.inner.storage.clone(),
+            until: to_system_time(until_ms),
+        })
+    }
+
+    fn needs_login(&self, flight: &mut Flight, reason: String, refused: Option<String>) -> Error {
+        tracing::warn!(storage = %self.inner.storage, %reason, "login lost; a new login is needed");
+        flight.needs_login = Some((reason.clone(), refused));
+        flight.needs_login_checked_ms = self.inner.clock.now_ms();
+        self.forget();
+        self.set_state(TokenState::NeedsLogin {
+            reason: reason.clone(),
+        });
+        Error::NeedsLogin {
+            storage: self.inner.storage.clone(),
+            reason,
+        }
+    }
+
+    async fn call_provider(
+        &self,
+        m: &Managed,
+        refresh_token: &RefreshToken,
+        config: &Map<String, Value>,
+        lease_deadline_ms: u64,
+    ) -> Result<Grant, RefreshFailure> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = m.provider.refresh(&m.http, refresh_token, config).await;
+            match result {
+                Ok(grant) if grant.access_token.is_empty() => {
+                    return Err(RefreshFailure::Transient {
+                        reason: "the provider answered without an access token".into(),
+                    });
+                }
+                Err(RefreshFailure::Transient { reason })
+                    if attempt < m.options.transient_attempts =>
+                {
+                    let pause = backoff(m.options.retry_base, attempt);
+                    let needed =
+                        self.inner.clock.now_ms() + ms(pause) + ms(m.http.options().timeout);
+                    if needed > lease_deadline_ms {
+                        return Err(RefreshFailure::Transient { reason });
+                    }
+                    tracing::debug!(storage = %self.inner.storage, attempt, %reason, "transient refresh failure; retrying");
+                    tokio::time::sleep(pause).await;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// The error a waiting caller gets when the flight it waited for failed: the same class of
+/// error, without sources that cannot be shared.
+fn shared_failure(storage_type: &str, err: &Error) -> Error {
+    match err {
+        Error::LoggedOut { storage } => Error::LoggedOut {
+            storage: storage.clone(),
+        },
+        Error::NeedsLogin { storage, reason } => Error::NeedsLogin {
+            storage: storage.clone(),
+            reason: reason.clone(),
+        },
+        Error::RateLimited { storage, until } => Error::RateLimited {
+            storage: storage.clone(),
+            until: *until,
+        },
+        Error::Transient { storage, reason } => Error::Transient {
+            storage: storage.clone(),
+            reason: reason.clone(),
+        },
+        Error::FixedTokenRejected { storage } => Error::FixedTokenRejected {
+            storage: storage.clone(),
+        },
+        Error::Configuration { storage, message } => Error::Configuration {
+            storage: storage.clone(),
+            message: message.clone(),
+        },
+        Error::Provider {
+            storage,
+            operation,
+            code,
+            message,
+        } => Error::Provider {
+            storage: storage.clone(),
+            operation: operation.clone(),
+            code: code.clone(),
+            message: message.clone(),
+        },
+        other => Error::Transient {
+            storage: storage_type.to_owned(),
+            reason: format!("the refresh this call waited for failed: {other}"),
+        },
+    }
+}
