@@ -1,4 +1,5 @@
-//! Configuration of the two simulators.
+//! Configuration of the 115 and alipan simulators (the OpenList one lives in
+//! [`crate::openlist`]), and the settings every simulator's shared core reads.
 //!
 //! Defaults follow the provider documentation (7200 s access tokens, one-year 115 refresh
 //! tokens, 90-day alipan refresh tokens, a 25 s long-poll); everything that makes tests slow
@@ -137,9 +138,10 @@ impl Default for ConfigAlipan {
 pub(crate) enum Provider {
     U115,
     Alipan,
+    OpenList,
 }
 
-/// Both configurations flattened into the settings the shared core reads.
+/// Every configuration flattened into the settings the shared core reads.
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
     pub provider: Provider,

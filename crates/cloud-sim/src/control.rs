@@ -22,14 +22,15 @@ use crate::input::Input;
 use crate::token::DriveKind;
 use crate::tree::{Content, SimFile};
 
-fn control_err(status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn control_err(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(json!({"error": message.into()}))).into_response()
 }
 
-fn from_error(e: crate::Error) -> Response {
+pub(crate) fn from_error(e: crate::Error) -> Response {
     let status = match e {
         crate::Error::UnknownQr(_)
         | crate::Error::UnknownAccount(_)
+        | crate::Error::UnknownUser(_)
         | crate::Error::NotFound(_) => StatusCode::NOT_FOUND,
         crate::Error::QrNotPending { .. } | crate::Error::AlreadyExists(_) => StatusCode::CONFLICT,
         _ => StatusCode::BAD_REQUEST,
@@ -37,11 +38,10 @@ fn from_error(e: crate::Error) -> Response {
     control_err(status, e.to_string())
 }
 
-/// The control routes (merged into each provider's router).
+/// The control routes of the QR-login providers (115, alipan): the common ones plus QR
+/// sessions and token accounts.
 pub(crate) fn router() -> Router<Arc<Core>> {
-    Router::new()
-        .route("/__sim/stats", get(stats))
-        .route("/__sim/stats/reset", post(reset_stats))
+    common_router()
         .route("/__sim/qr", get(qr_list))
         .route("/__sim/qr/{id}", get(qr_get))
         .route("/__sim/qr/{id}/{action}", post(qr_action))
@@ -49,6 +49,14 @@ pub(crate) fn router() -> Router<Arc<Core>> {
         .route("/__sim/accounts/{name}", get(account))
         .route("/__sim/accounts/{name}/login", post(login))
         .route("/__sim/accounts/{name}/revoke", post(revoke))
+}
+
+/// The control routes every simulator has: counters, clock, faults, settings, seeding and
+/// download links.
+pub(crate) fn common_router() -> Router<Arc<Core>> {
+    Router::new()
+        .route("/__sim/stats", get(stats))
+        .route("/__sim/stats/reset", post(reset_stats))
         .route("/__sim/clock", get(clock))
         .route("/__sim/clock/advance", post(advance))
         .route("/__sim/faults", post(add_fault).delete(clear_faults))
@@ -157,6 +165,9 @@ fn parse_fault(input: &Input) -> Result<Fault, String> {
     let number = |key: &str| input.get(key).and_then(|v| v.parse::<u64>().ok());
     Ok(match kind.as_str() {
         "delay" => Fault::Delay(Duration::from_millis(number("ms").ok_or("ms is required")?)),
+        "delay_answer" => {
+            Fault::DelayAnswer(Duration::from_millis(number("ms").ok_or("ms is required")?))
+        }
         "status" => Fault::Status(
             number("status")
                 .and_then(|s| u16::try_from(s).ok())
@@ -295,7 +306,7 @@ async fn add_bulk(State(core): State<Arc<Core>>, input: Input) -> Response {
 /// The provider id of a node.
 pub(crate) fn ext_id(core: &Core, id: u64) -> String {
     match core.provider {
-        Provider::U115 => id.to_string(),
+        Provider::U115 | Provider::OpenList => id.to_string(),
         Provider::Alipan => crate::alipan::ext_id(id),
     }
 }
@@ -308,6 +319,9 @@ async fn download(
     input: Input,
 ) -> Response {
     let forbidden = |msg: &'static str| (StatusCode::FORBIDDEN, msg).into_response();
+    if input.headers.contains_key(header::AUTHORIZATION) {
+        core.state.lock().stats.download_authorization_leaks += 1;
+    }
     match core.download(&token, &input.user_agent()) {
         Err(DownloadError::Unknown) => (StatusCode::NOT_FOUND, "404 Not Found").into_response(),
         Err(DownloadError::Expired) => forbidden("403 Forbidden: link expired"),

@@ -1,7 +1,7 @@
 //! The shared simulator core: accounts, tokens, QR sessions, drives, rate windows and
 //! counters, behind one lock.
 //!
-//! Provider modules ([`crate::u115`], [`crate::alipan`]) translate HTTP requests into calls
+//! Provider modules ([`crate::u115`], [`crate::alipan`], [`crate::openlist`]) translate HTTP requests into calls
 //! here and the outcomes into the provider's answer shapes; the control API calls the same
 //! methods. All expiry is measured on the [`SimClock`].
 
@@ -184,6 +184,8 @@ pub(crate) struct State {
     pub next_id: u64,
     next_user: u64,
     windows: HashMap<String, (u64, u32)>,
+    /// The OpenList server's users, sessions and settings (empty for other providers).
+    pub openlist: crate::openlist::Store,
 }
 
 /// The simulator core shared by the HTTP handlers and the control handle.
@@ -195,6 +197,7 @@ pub(crate) struct Core {
     pub faults: FaultRegistry,
     pub changes: watch::Sender<u64>,
     pub shutdown: watch::Sender<bool>,
+    pub timeline: crate::stats::Timeline,
 }
 
 impl Core {
@@ -219,10 +222,12 @@ impl Core {
                 next_id: 2_000_000_000_000_000_000,
                 next_user: 100_000_000,
                 windows: HashMap::new(),
+                openlist: crate::openlist::Store::default(),
             }),
             faults: FaultRegistry::default(),
             changes,
             shutdown,
+            timeline: crate::stats::Timeline::default(),
         }
     }
 
@@ -268,8 +273,16 @@ impl Core {
                     let resource = settings.resource_drive.then(|| (base + 1).to_string());
                     (random_hex(32), base.to_string(), resource)
                 }
+                // Every OpenList user sees the one storage.
+                Provider::OpenList => (
+                    next_user.to_string(),
+                    crate::openlist::STORAGE.to_owned(),
+                    None,
+                ),
             };
-            drives.insert(default_drive.clone(), Tree::new(now));
+            drives
+                .entry(default_drive.clone())
+                .or_insert_with(|| Tree::new(now));
             if let Some(r) = &resource_drive {
                 drives.insert(r.clone(), Tree::new(now));
             }
@@ -417,7 +430,7 @@ impl Core {
 
     /// Counts one request of `account` in the current second; `Some(reset_secs)` when it is
     /// over the per-account limit.
-    fn check_rate(&self, st: &mut State, account: &str) -> Option<u64> {
+    pub(crate) fn check_rate(&self, st: &mut State, account: &str) -> Option<u64> {
         let limit = st.settings.rate_limit_per_sec?;
         let now = self.clock.now();
         let sec = unix_secs(now);
@@ -548,7 +561,7 @@ impl Core {
         let mut st = self.state.lock();
         let id = match self.provider {
             Provider::U115 => random_string(24),
-            Provider::Alipan => random_hex(32),
+            Provider::Alipan | Provider::OpenList => random_hex(32),
         };
         let session = QrSession {
             id: id.clone(),

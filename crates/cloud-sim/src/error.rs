@@ -26,6 +26,9 @@ pub enum Error {
     /// No account has this name.
     #[error("no simulated account named {0:?}; create it with `create_account` or `login`")]
     UnknownAccount(String),
+    /// No OpenList user has this name.
+    #[error("no OpenList user named {0:?}; add it with `add_user`")]
+    UnknownUser(String),
     /// A path given to a seeding method is not absolute or contains an empty segment.
     #[error("invalid simulated path {0:?}: use an absolute path such as \"/media/a.mkv\"")]
     InvalidPath(String),

@@ -13,6 +13,10 @@ use parking_lot::Mutex;
 pub enum Fault {
     /// Wait this long, then answer normally.
     Delay(Duration),
+    /// Handle the request normally (its effects, such as a rotated refresh token, happen
+    /// at once), then hold the answer this long: the window in which a client that dies
+    /// loses what the provider did.
+    DelayAnswer(Duration),
     /// Answer with this HTTP status (e.g. 500, 502, 503) and a provider-shaped error body.
     Status(u16),
     /// Drop the connection without answering (TCP reset).

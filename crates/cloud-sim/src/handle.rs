@@ -1,5 +1,9 @@
 //! Starting a simulator and controlling it from a test: [`Sim115`], [`SimAlipan`] and the
-//! [`SimHandle`] they return.
+//! [`SimHandle`] they return. (OpenList's start and its own handle methods live in
+//! [`crate::openlist`].)
+//!
+//! Methods every simulator has are on `SimHandle<P>`; QR sessions and OAuth-style token
+//! accounts only on the providers that have them ([`QrLoginProvider`]).
 
 use std::marker::PhantomData;
 use std::net::SocketAddr;
@@ -36,6 +40,19 @@ pub type Sim115Handle = SimHandle<Sim115>;
 /// Handle on a running alipan simulator.
 pub type SimAlipanHandle = SimHandle<SimAlipan>;
 
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Sim115 {}
+    impl Sealed for super::SimAlipan {}
+}
+
+/// The simulators with QR logins and OAuth-style token pairs (115 and alipan); the
+/// [`SimHandle`] methods for QR sessions and token accounts exist only for them.
+pub trait QrLoginProvider: sealed::Sealed {}
+
+impl QrLoginProvider for Sim115 {}
+impl QrLoginProvider for SimAlipan {}
+
 impl Sim115 {
     /// Starts a 115 simulator on `127.0.0.1` with an ephemeral port. It serves the
     /// passport, QR and resource hosts at once: use [`SimHandle::base_url`] for all three.
@@ -45,7 +62,7 @@ impl Sim115 {
 
     /// Starts a 115 simulator on a given address.
     pub async fn start_on(addr: SocketAddr, config: Config115) -> Result<Sim115Handle> {
-        start_with(addr, Settings::from(config), u115::router()).await
+        start_with(addr, Settings::from(config), u115::router(), |_| {}).await
     }
 }
 
@@ -57,18 +74,21 @@ impl SimAlipan {
 
     /// Starts an alipan simulator on a given address.
     pub async fn start_on(addr: SocketAddr, config: ConfigAlipan) -> Result<SimAlipanHandle> {
-        start_with(addr, Settings::from(config), alipan::router()).await
+        start_with(addr, Settings::from(config), alipan::router(), |_| {}).await
     }
 }
 
-async fn start_with<P>(
+/// Binds `addr`, builds the core, lets `setup` seed provider state, then serves `router`.
+pub(crate) async fn start_with<P>(
     addr: SocketAddr,
     settings: Settings,
     router: axum::Router<Arc<Core>>,
+    setup: impl FnOnce(&Core),
 ) -> Result<SimHandle<P>> {
     let listener = TcpListener::bind(addr).await.map_err(Error::Bind)?;
     let local = listener.local_addr().map_err(Error::Bind)?;
     let core = Arc::new(Core::new(settings, format!("http://{local}")));
+    setup(&core);
     let task = tokio::spawn(serve(SimListener::new(listener), router, Arc::clone(&core)));
     debug!(addr = %local, "simulator listening");
     Ok(SimHandle {
@@ -86,7 +106,7 @@ async fn start_with<P>(
 /// user ids and drive ids. Methods that take an account create it on first use unless
 /// they say otherwise.
 pub struct SimHandle<P> {
-    core: Arc<Core>,
+    pub(crate) core: Arc<Core>,
     addr: SocketAddr,
     task: Option<JoinHandle<std::io::Result<()>>>,
     _provider: PhantomData<fn() -> P>,
@@ -136,85 +156,6 @@ impl<P> SimHandle<P> {
         }
     }
 
-    // ----- QR sessions ----------------------------------------------------------------
-
-    /// Every QR session, oldest first.
-    pub fn qr_sessions(&self) -> Vec<QrInfo> {
-        self.core.qr_list()
-    }
-
-    /// One QR session (115 `uid`, alipan `sid`).
-    pub fn qr(&self, id: &str) -> Option<QrInfo> {
-        self.core.qr_info(id)
-    }
-
-    /// The most recently created QR session.
-    pub fn latest_qr(&self) -> Option<QrInfo> {
-        self.core.qr_list().pop()
-    }
-
-    /// Marks a waiting session scanned (115 status 1, alipan `ScanSuccess`).
-    pub fn scan(&self, id: &str) -> Result<()> {
-        self.core.qr_action(id, QrAction::Scan)
-    }
-
-    /// Confirms a pending session as the configured default account.
-    pub fn confirm(&self, id: &str) -> Result<()> {
-        self.core.qr_action(id, QrAction::Confirm(None))
-    }
-
-    /// Confirms a pending session as `account` (created if new).
-    pub fn confirm_as(&self, id: &str, account: &str) -> Result<()> {
-        self.core
-            .qr_action(id, QrAction::Confirm(Some(account.to_owned())))
-    }
-
-    /// Cancels a pending session (as if declined on the phone).
-    pub fn cancel(&self, id: &str) -> Result<()> {
-        self.core.qr_action(id, QrAction::Cancel)
-    }
-
-    /// Expires a pending session now.
-    pub fn expire(&self, id: &str) -> Result<()> {
-        self.core.qr_action(id, QrAction::Expire)
-    }
-
-    // ----- accounts and tokens --------------------------------------------------------
-
-    /// Creates an account without logging it in (idempotent).
-    pub fn create_account(&self, account: &str) -> AccountInfo {
-        self.core.create_account(account)
-    }
-
-    /// Issues tokens directly, as if a QR login of `account` had just completed (the
-    /// account is created if new; a previous live refresh token dies).
-    pub fn login(&self, account: &str) -> TokenPair {
-        self.core.login(account)
-    }
-
-    /// An account and its live credentials.
-    pub fn account(&self, account: &str) -> Option<AccountInfo> {
-        self.core.account_info(account)
-    }
-
-    /// Every account.
-    pub fn accounts(&self) -> Vec<AccountInfo> {
-        self.core.accounts()
-    }
-
-    /// The one refresh token of `account` that is live now.
-    pub fn live_refresh_token(&self, account: &str) -> Option<String> {
-        self.core
-            .account_info(account)
-            .and_then(|a| a.live_refresh_token)
-    }
-
-    /// Revokes every token of `account`: refreshes then fail as revoked (115 40140116,
-    /// alipan `InvalidParameter.RefreshToken`) and access tokens are rejected.
-    pub fn revoke(&self, account: &str) -> Result<()> {
-        self.core.revoke(account)
-    }
-
     // ----- faults and limits ----------------------------------------------------------
 
     /// Applies `fault` to the next `times` requests whose path (or route template, or
@@ -248,16 +189,6 @@ impl<P> SimHandle<P> {
         self.core.state.lock().settings.rate_limit_per_sec = per_sec;
     }
 
-    /// Sets the per-account minimum refresh interval (zero turns it off).
-    pub fn set_min_refresh_interval(&self, interval: Duration) {
-        self.core.state.lock().settings.min_refresh_interval = interval;
-    }
-
-    /// Sets how long the 115 status long-poll holds a request.
-    pub fn set_poll_timeout(&self, timeout: Duration) {
-        self.core.state.lock().settings.poll_timeout = timeout;
-    }
-
     // ----- counters -------------------------------------------------------------------
 
     /// A snapshot of every counter.
@@ -268,6 +199,11 @@ impl<P> SimHandle<P> {
     /// The counters of one account (zero when none).
     pub fn account_stats(&self, account: &str) -> AccountStats {
         self.core.stats().account(account)
+    }
+
+    /// When each provider request arrived and was answered, in arrival order.
+    pub fn timings(&self) -> Vec<crate::stats::RequestTiming> {
+        self.core.timeline.all()
     }
 
     /// Requests counted for a path (or route template).
@@ -376,6 +312,97 @@ impl<P> SimHandle<P> {
             ext_id(&self.core, node.id),
             ext_id(&self.core, node.parent),
         ))
+    }
+}
+
+impl<P: QrLoginProvider> SimHandle<P> {
+    // ----- QR sessions ----------------------------------------------------------------
+
+    /// Every QR session, oldest first.
+    pub fn qr_sessions(&self) -> Vec<QrInfo> {
+        self.core.qr_list()
+    }
+
+    /// One QR session (115 `uid`, alipan `sid`).
+    pub fn qr(&self, id: &str) -> Option<QrInfo> {
+        self.core.qr_info(id)
+    }
+
+    /// The most recently created QR session.
+    pub fn latest_qr(&self) -> Option<QrInfo> {
+        self.core.qr_list().pop()
+    }
+
+    /// Marks a waiting session scanned (115 status 1, alipan `ScanSuccess`).
+    pub fn scan(&self, id: &str) -> Result<()> {
+        self.core.qr_action(id, QrAction::Scan)
+    }
+
+    /// Confirms a pending session as the configured default account.
+    pub fn confirm(&self, id: &str) -> Result<()> {
+        self.core.qr_action(id, QrAction::Confirm(None))
+    }
+
+    /// Confirms a pending session as `account` (created if new).
+    pub fn confirm_as(&self, id: &str, account: &str) -> Result<()> {
+        self.core
+            .qr_action(id, QrAction::Confirm(Some(account.to_owned())))
+    }
+
+    /// Cancels a pending session (as if declined on the phone).
+    pub fn cancel(&self, id: &str) -> Result<()> {
+        self.core.qr_action(id, QrAction::Cancel)
+    }
+
+    /// Expires a pending session now.
+    pub fn expire(&self, id: &str) -> Result<()> {
+        self.core.qr_action(id, QrAction::Expire)
+    }
+
+    // ----- accounts and tokens --------------------------------------------------------
+
+    /// Creates an account without logging it in (idempotent).
+    pub fn create_account(&self, account: &str) -> AccountInfo {
+        self.core.create_account(account)
+    }
+
+    /// Issues tokens directly, as if a QR login of `account` had just completed (the
+    /// account is created if new; a previous live refresh token dies).
+    pub fn login(&self, account: &str) -> TokenPair {
+        self.core.login(account)
+    }
+
+    /// An account and its live credentials.
+    pub fn account(&self, account: &str) -> Option<AccountInfo> {
+        self.core.account_info(account)
+    }
+
+    /// Every account.
+    pub fn accounts(&self) -> Vec<AccountInfo> {
+        self.core.accounts()
+    }
+
+    /// The one refresh token of `account` that is live now.
+    pub fn live_refresh_token(&self, account: &str) -> Option<String> {
+        self.core
+            .account_info(account)
+            .and_then(|a| a.live_refresh_token)
+    }
+
+    /// Revokes every token of `account`: refreshes then fail as revoked (115 40140116,
+    /// alipan `InvalidParameter.RefreshToken`) and access tokens are rejected.
+    pub fn revoke(&self, account: &str) -> Result<()> {
+        self.core.revoke(account)
+    }
+
+    /// Sets the per-account minimum refresh interval (zero turns it off).
+    pub fn set_min_refresh_interval(&self, interval: Duration) {
+        self.core.state.lock().settings.min_refresh_interval = interval;
+    }
+
+    /// Sets how long the 115 status long-poll holds a request.
+    pub fn set_poll_timeout(&self, timeout: Duration) {
+        self.core.state.lock().settings.poll_timeout = timeout;
     }
 }
 

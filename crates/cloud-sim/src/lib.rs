@@ -1,10 +1,12 @@
-//! Loopback simulators of the 115 and alipan (Aliyun Drive) Open APIs.
+//! Loopback simulators of the 115 and alipan (Aliyun Drive) Open APIs and of an
+//! OpenList / AList server.
 //!
 //! Each simulator is an in-process HTTP server on `127.0.0.1` that answers the provider's
 //! login, token and file endpoints the way the provider documents them (rotating single-use
-//! refresh tokens, provider error codes, rate limits), plus a control surface — the
-//! [`SimHandle`] and the HTTP paths under `/__sim/` — that tests use to confirm QR logins,
-//! advance the clock, inject faults and read counters. See the crate's `README.md`.
+//! refresh tokens, OpenList's in-memory login tokens, provider error codes, rate limits),
+//! plus a control surface — the [`SimHandle`] and the HTTP paths under `/__sim/` — that
+//! tests use to confirm QR logins, restart a server, advance the clock, inject faults and
+//! read counters. See the crate's `README.md`.
 
 mod alipan;
 mod clock;
@@ -15,6 +17,7 @@ mod error;
 mod fault;
 mod handle;
 mod input;
+mod openlist;
 mod pkce;
 mod server;
 mod stats;
@@ -27,8 +30,11 @@ pub use clock::SimClock;
 pub use config::{Config115, ConfigAlipan, RateLimitStyle115};
 pub use error::{Error, Result};
 pub use fault::{Fault, Malformed, RateLimitAnswer};
-pub use handle::{Sim115, Sim115Handle, SimAlipan, SimAlipanHandle, SimHandle};
-pub use stats::{AccountStats, Stats};
+pub use handle::{QrLoginProvider, Sim115, Sim115Handle, SimAlipan, SimAlipanHandle, SimHandle};
+pub use openlist::{
+    ConfigOpenList, Flavor, OpenListUser, SimOpenList, SimOpenListHandle, USER_PERMISSION,
+};
+pub use stats::{AccountStats, RequestTiming, Stats};
 pub use token::{AccountInfo, DriveKind, QrInfo, QrState, TokenPair};
 pub use tree::{EntryInfo, SimFile};
 

@@ -1,4 +1,5 @@
-//! `cloud-sim`: runs one provider simulator standalone until Ctrl-C or SIGTERM.
+//! `cloud-sim`: runs one provider simulator (115, alipan or OpenList) standalone until
+//! Ctrl-C or SIGTERM.
 //!
 //! It prints the base URL on stdout (and writes it to `--port-file` when asked); tests in
 //! other processes drive it through the `/__sim/` control paths.
@@ -9,9 +10,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use cloud_sim::{Config115, ConfigAlipan, RateLimitStyle115, Sim115, SimAlipan};
+use cloud_sim::{
+    Config115, ConfigAlipan, ConfigOpenList, Flavor, RateLimitStyle115, Sim115, SimAlipan,
+    SimOpenList,
+};
 
-/// Loopback simulator of the 115 and alipan Open APIs.
+/// Loopback simulator of the 115 and alipan Open APIs and of an OpenList / AList server.
 #[derive(Debug, Parser)]
 #[command(name = "cloud-sim", version, about)]
 struct Cli {
@@ -25,6 +29,64 @@ enum ProviderCmd {
     U115(Common),
     /// Simulate the alipan (Aliyun Drive) Open Platform.
     Alipan(Common),
+    /// Simulate an OpenList / AList server (MoviePilot's `alist` storage).
+    Openlist(OpenListArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct OpenListArgs {
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 0, env = "CLOUD_SIM_PORT")]
+    port: u16,
+    /// Address to bind.
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    bind: IpAddr,
+    /// Write the chosen port to this file once listening.
+    #[arg(long)]
+    port_file: Option<PathBuf>,
+    /// The server release to answer as.
+    #[arg(long, value_enum, default_value_t = FlavorArg::Ol4_2)]
+    flavor: FlavorArg,
+    /// Password of the `admin` user.
+    #[arg(long, default_value = "admin-password")]
+    admin_password: String,
+    /// Extra users, `NAME:PASSWORD` (repeatable).
+    #[arg(long = "user", value_name = "NAME:PASSWORD")]
+    users: Vec<String>,
+    /// Login token lifetime in hours (`token_expires_in`).
+    #[arg(long, value_name = "HOURS", default_value_t = 48.0)]
+    token_expires_in: f64,
+    /// The permanent token (default: generated; read it from `GET /__sim/token`).
+    #[arg(long)]
+    permanent_token: Option<String>,
+    /// Enable the guest user.
+    #[arg(long)]
+    guest: bool,
+    /// Turn the `sign_all` setting off.
+    #[arg(long)]
+    no_sign_all: bool,
+    /// Sign lifetime in hours (`link_expiration`; 0 = never expires).
+    #[arg(long, value_name = "HOURS", default_value_t = 0.0)]
+    link_expiration: f64,
+    /// The storage hands out direct links (`/d` redirects) instead of proxying.
+    #[arg(long)]
+    direct_links: bool,
+    /// Per-user rate limit, e.g. `5/s` (answered HTTP 429 as a proxy would).
+    #[arg(long, value_name = "N/s")]
+    rate_limit: Option<String>,
+    /// Delay in milliseconds added to every provider request.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    request_delay_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum FlavorArg {
+    #[value(name = "al338")]
+    Al338,
+    #[value(name = "ol4_1")]
+    Ol4_1,
+    #[value(name = "ol4_2")]
+    Ol4_2,
 }
 
 #[derive(Debug, clap::Args)]
@@ -99,10 +161,60 @@ fn secs(s: f64, flag: &str) -> Result<Duration> {
     }
 }
 
+async fn run_openlist(o: OpenListArgs) -> Result<()> {
+    let hours = |h: f64, flag: &str| match Duration::try_from_secs_f64(h * 3600.0) {
+        Ok(d) => Ok(d),
+        Err(_) => bail!("{flag} must be a non-negative number of hours, got {h}"),
+    };
+    let cfg = ConfigOpenList {
+        flavor: match o.flavor {
+            FlavorArg::Al338 => Flavor::Al338,
+            FlavorArg::Ol4_1 => Flavor::Ol41,
+            FlavorArg::Ol4_2 => Flavor::Ol42,
+        },
+        admin_password: o.admin_password,
+        token_expires_in: hours(o.token_expires_in, "--token-expires-in")?,
+        permanent_token: o.permanent_token,
+        guest_enabled: o.guest,
+        sign_all: !o.no_sign_all,
+        link_expiration: hours(o.link_expiration, "--link-expiration")?,
+        direct_links: o.direct_links,
+        request_delay: Duration::from_millis(o.request_delay_ms),
+        rate_limit_per_sec: o.rate_limit.as_deref().map(parse_rate).transpose()?,
+        ..ConfigOpenList::default()
+    };
+    let h = SimOpenList::start_on(SocketAddr::new(o.bind, o.port), cfg).await?;
+    for spec in &o.users {
+        let Some((name, password)) = spec.split_once(':') else {
+            bail!("--user must look like NAME:PASSWORD, got {spec:?}");
+        };
+        h.add_user(name, password);
+    }
+    let (base_url, port) = (h.base_url().to_owned(), h.local_addr().port());
+    announce_and_wait(&base_url, port, o.port_file.as_deref(), Box::new(h)).await
+}
+
+async fn announce_and_wait(
+    base_url: &str,
+    port: u16,
+    port_file: Option<&std::path::Path>,
+    handle: Box<dyn std::any::Any>,
+) -> Result<()> {
+    if let Some(path) = port_file {
+        std::fs::write(path, port.to_string())
+            .with_context(|| format!("writing the port to {}", path.display()))?;
+    }
+    println!("{base_url}");
+    wait_for_signal().await?;
+    drop(handle);
+    Ok(())
+}
+
 async fn run(cli: Cli) -> Result<()> {
     let (provider, c) = match cli.provider {
         ProviderCmd::U115(c) => ("u115", c),
         ProviderCmd::Alipan(c) => ("alipan", c),
+        ProviderCmd::Openlist(o) => return run_openlist(o).await,
     };
     let addr = SocketAddr::new(c.bind, c.port);
     let rate = c.rate_limit.as_deref().map(parse_rate).transpose()?;
@@ -162,14 +274,7 @@ async fn run(cli: Cli) -> Result<()> {
         let h = SimAlipan::start_on(addr, cfg).await?;
         (h.base_url().to_owned(), h.local_addr().port(), Box::new(h))
     };
-    if let Some(path) = &c.port_file {
-        std::fs::write(path, port.to_string())
-            .with_context(|| format!("writing the port to {}", path.display()))?;
-    }
-    println!("{base_url}");
-    wait_for_signal().await?;
-    drop(handle);
-    Ok(())
+    announce_and_wait(&base_url, port, c.port_file.as_deref(), handle).await
 }
 
 #[cfg(unix)]

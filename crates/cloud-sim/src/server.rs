@@ -26,7 +26,7 @@ use tracing::debug;
 use crate::config::Provider;
 use crate::core::Core;
 use crate::fault::{Fault, RateLimitAnswer};
-use crate::{alipan, u115};
+use crate::{alipan, openlist, u115};
 
 /// A loopback listener producing killable connections.
 pub(crate) struct SimListener {
@@ -42,7 +42,6 @@ impl SimListener {
 /// The peer address of a connection and its kill switch.
 #[derive(Clone, Debug)]
 pub(crate) struct ConnInfo {
-    #[allow(dead_code)]
     pub peer: SocketAddr,
     kill: Arc<AtomicBool>,
 }
@@ -198,19 +197,43 @@ async fn sim_layer(
             tokio::time::sleep(delay).await;
         }
     }
+    let index = (!is_control).then(|| core.timeline.received(&path));
+    let timed = |response: Response| {
+        if let Some(index) = index {
+            core.timeline.answered(index);
+        }
+        response
+    };
     let Some(fault) = core.faults.take(&path, template.as_deref(), !is_control) else {
-        return next.run(req).await;
+        let response = next.run(req).await;
+        if let Some(index) = index {
+            core.timeline.processed(index);
+        }
+        return timed(response);
     };
     core.count_fault();
     debug!(path = %counter_key(&path, template.as_deref()), fault = ?fault, "fault injected");
-    match fault {
+    let response = match fault {
         Fault::Delay(d) => {
             tokio::time::sleep(d).await;
-            next.run(req).await
+            let response = next.run(req).await;
+            if let Some(index) = index {
+                core.timeline.processed(index);
+            }
+            response
+        }
+        Fault::DelayAnswer(d) => {
+            let response = next.run(req).await;
+            if let Some(index) = index {
+                core.timeline.processed(index);
+            }
+            tokio::time::sleep(d).await;
+            response
         }
         Fault::Status(status) => match core.provider {
             Provider::U115 => u115::server_error(status),
             Provider::Alipan => alipan::server_error(status),
+            Provider::OpenList => openlist::server_error(status),
         },
         Fault::Reset => {
             conn.kill();
@@ -229,7 +252,8 @@ async fn sim_layer(
             core.count_injected_rate_limit();
             rate_limit_answer(core.provider, answer)
         }
-    }
+    };
+    timed(response)
 }
 
 /// The provider's answer to a request over a rate limit.
@@ -237,6 +261,7 @@ pub(crate) fn rate_limit_answer(provider: Provider, answer: RateLimitAnswer) -> 
     match provider {
         Provider::U115 => u115::rate_limited(answer),
         Provider::Alipan => alipan::rate_limited(answer),
+        Provider::OpenList => openlist::rate_limited(answer),
     }
 }
 

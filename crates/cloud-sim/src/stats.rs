@@ -23,10 +23,14 @@ pub struct AccountStats {
     /// Requests answered with a rate-limit answer (limit or injected).
     pub rate_limited: u64,
     /// Successful exchanges of a QR login (device code / authorisation code) for tokens,
-    /// and tokens issued directly through the control API.
+    /// and tokens issued directly through the control API (OpenList: successful password
+    /// logins and session tokens issued through the control API).
     pub token_exchanges: u64,
-    /// Requests rejected because the access token was expired or revoked.
+    /// Requests rejected because the access token was expired or revoked (OpenList: any
+    /// rejection of a token that was issued to the account).
     pub expired_access: u64,
+    /// Password logins of the account that were refused (OpenList).
+    pub logins_failed: u64,
 }
 
 /// All counters of a simulator.
@@ -52,12 +56,35 @@ pub struct Stats {
     pub long_polls_waiting: u64,
     /// QR login sessions created.
     pub qr_sessions: u64,
+    /// Password logins attempted (OpenList `/api/auth/login` and `/api/auth/login/hash`),
+    /// whatever their outcome.
+    pub login_calls: u64,
+    /// Password logins that issued a token.
+    pub logins_ok: u64,
+    /// Password logins refused: unknown user, wrong or empty password, wrong 2FA code,
+    /// lockout, malformed request.
+    pub logins_failed: u64,
+    /// Requests refused because of the token they carried, per kind. OpenList kinds:
+    /// `invalidated`, `malformed`, `expired`, `not_active`, `unhandled`, `user_missing`,
+    /// `password_changed`, `user_disabled`, `guest_disabled`.
+    pub token_rejections: BTreeMap<String, u64>,
+    /// Request fields the provider ignores, keyed `path field` (e.g. `/api/fs/get
+    /// refresh`): a client that sends them expects an effect it does not get.
+    pub ignored_fields: BTreeMap<String, u64>,
+    /// Requests to download links (`/__sim/dl/…`, the storage host) that carried an
+    /// `Authorization` header: the client leaked its API token to the download host.
+    pub download_authorization_leaks: u64,
 }
 
 impl Stats {
     /// Requests counted for `path` (zero when none).
     pub fn path(&self, path: &str) -> u64 {
         self.paths.get(path).copied().unwrap_or(0)
+    }
+
+    /// Token rejections of one kind (zero when none).
+    pub fn rejections(&self, kind: &str) -> u64 {
+        self.token_rejections.get(kind).copied().unwrap_or(0)
     }
 
     /// Counters of `account` (all zero when none).
@@ -67,5 +94,58 @@ impl Stats {
 
     pub(crate) fn account_mut(&mut self, account: &str) -> &mut AccountStats {
         self.accounts.entry(account.to_owned()).or_default()
+    }
+}
+
+/// When one provider request reached the simulator and when its answer left it, on this
+/// process's monotonic clock: a test that kills a client at a known instant can tell
+/// whether the kill landed before the request, while the provider held it, or after the
+/// answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestTiming {
+    /// The request path.
+    pub path: String,
+    /// When the request arrived.
+    pub received: std::time::Instant,
+    /// When the provider had acted on it (state changed, e.g. a refresh token rotated).
+    pub processed: Option<std::time::Instant>,
+    /// When the answer was handed to the connection; `None` while held or when the
+    /// client went away first.
+    pub answered: Option<std::time::Instant>,
+}
+
+/// Every request's [`RequestTiming`], in arrival order.
+#[derive(Debug, Default)]
+pub(crate) struct Timeline {
+    entries: parking_lot::Mutex<Vec<RequestTiming>>,
+}
+
+impl Timeline {
+    /// Records an arrival; returns its index.
+    pub(crate) fn received(&self, path: &str) -> usize {
+        let mut entries = self.entries.lock();
+        entries.push(RequestTiming {
+            path: path.to_owned(),
+            received: std::time::Instant::now(),
+            processed: None,
+            answered: None,
+        });
+        entries.len() - 1
+    }
+
+    pub(crate) fn processed(&self, index: usize) {
+        if let Some(entry) = self.entries.lock().get_mut(index) {
+            entry.processed = Some(std::time::Instant::now());
+        }
+    }
+
+    pub(crate) fn answered(&self, index: usize) {
+        if let Some(entry) = self.entries.lock().get_mut(index) {
+            entry.answered = Some(std::time::Instant::now());
+        }
+    }
+
+    pub(crate) fn all(&self) -> Vec<RequestTiming> {
+        self.entries.lock().clone()
     }
 }

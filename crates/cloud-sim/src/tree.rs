@@ -149,6 +149,11 @@ impl Tree {
         self.nodes.get(&id).filter(|n| !n.trashed)
     }
 
+    /// A live node, to change in place (e.g. its modification time).
+    pub(crate) fn get_mut(&mut self, id: u64) -> Option<&mut Node> {
+        self.nodes.get_mut(&id).filter(|n| !n.trashed)
+    }
+
     pub(crate) fn children(&self, id: u64) -> &[u64] {
         self.get(id).map(|n| n.children.as_slice()).unwrap_or(&[])
     }

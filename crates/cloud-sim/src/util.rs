@@ -1,4 +1,4 @@
-//! Small helpers: time formatting and path splitting.
+//! Small helpers: time formatting (ISO 8601, Go's RFC3339Nano) and path splitting.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -22,6 +22,33 @@ pub(crate) fn iso8601(secs: u64) -> String {
     let (y, m, d) = civil_from_days(days as i64);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Formats a time as Go's RFC3339Nano in a fixed UTC offset, as OpenList sends times:
+/// trailing zeros of the fraction trimmed (none when zero), `Z` for UTC, else `+08:00`.
+pub(crate) fn rfc3339_nano(secs: u64, nanos: u32, offset_minutes: i32) -> String {
+    let local = secs as i64 + i64::from(offset_minutes) * 60;
+    let (days, rem) = (local.div_euclid(86_400), local.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    let fraction = if nanos == 0 {
+        String::new()
+    } else {
+        let digits = format!("{:09}", nanos.min(999_999_999));
+        format!(".{}", digits.trim_end_matches('0'))
+    };
+    let zone = if offset_minutes == 0 {
+        "Z".to_owned()
+    } else {
+        let sign = if offset_minutes < 0 { '-' } else { '+' };
+        let abs = offset_minutes.unsigned_abs();
+        format!("{sign}{:02}:{:02}", abs / 60, abs % 60)
+    };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{fraction}{zone}",
         rem / 3600,
         (rem % 3600) / 60,
         rem % 60
@@ -77,6 +104,19 @@ mod tests {
         assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(iso8601(1_714_550_400), "2024-05-01T08:00:00.000Z");
         assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn rfc3339_nano_dates() {
+        assert_eq!(rfc3339_nano(0, 0, 0), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            rfc3339_nano(1_715_924_875, 417_491_700, 480),
+            "2024-05-17T13:47:55.4174917+08:00"
+        );
+        assert_eq!(
+            rfc3339_nano(0, 500_000_000, -90),
+            "1969-12-31T22:30:00.5-01:30"
+        );
     }
 
     #[test]

@@ -3,44 +3,51 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow};
-use cloud_clients::{CloudStorage, FileItem, LoginStatus, TokenState};
+use cloud_clients::{CloudStorage, FileItem, LoginStatus, SummaryState};
 use futures::TryStreamExt;
 use serde_json::{Map, Value, json};
-use storage_helper::{StorageConf, StorageHelper, redact_config};
+use storage_helper::{StorageConf, redact_config};
 use system_config::redact_url;
 
-use crate::cli::{
-    Cli, Command, ConfigAction, LoginArgs, MigrateAction, StorageAction, TokenAction,
-};
+use crate::cli::{Cli, Command, ConfigAction, LoginArgs, MigrateAction, StorageAction};
 use crate::context::{Context, split_target};
-use crate::exit::{Cancelled, UsageError};
-use crate::output::{bytes, json, line, note, now, system_time, time};
+use crate::exit::UsageError;
+use crate::output::{bytes, json, line, note, time};
 
 pub async fn run(cli: Cli) -> Result<()> {
+    // Before any work: from here on SIGINT/SIGTERM stop the command cleanly.
+    let mut signals = crate::signals::Signals::install()?;
     let ctx = Context::new(cli.database_url, &cli.endpoints, cli.json)?;
-    match cli.command {
-        Command::Migrate { action } => migrate(&ctx, action).await,
-        Command::Config { action } => config(&ctx, action).await,
-        Command::Storage { action } => storage(&ctx, action).await,
-        Command::Login(args) => login(&ctx, args).await,
-        Command::Token { action } => token(&ctx, action).await,
-        Command::Ls { target } => ls(&ctx, &target).await,
-        Command::Stat { target } => stat(&ctx, &target).await,
+    tokio::select! {
+        result = dispatch(&ctx, cli.command) => result,
+        signal = signals.recv() => Err(signals.wind_down(&ctx, signal).await),
+    }
+}
+
+async fn dispatch(ctx: &Context, command: Command) -> Result<()> {
+    match command {
+        Command::Migrate { action } => migrate(ctx, action).await,
+        Command::Config { action } => config(ctx, action).await,
+        Command::Storage { action } => storage(ctx, action).await,
+        Command::Login(args) => login(ctx, args).await,
+        Command::Token { action } => crate::token::run(ctx, action).await,
+        Command::Ls { target } => ls(ctx, &target).await,
+        Command::Stat { target } => stat(ctx, &target).await,
         Command::Mkdir { target } => {
-            let (drive, path) = open_target(&ctx, &target).await?;
+            let (drive, path) = open_target(ctx, &target).await?;
             let folder = drive.make_path(&path).await?;
-            show_item(&ctx, &folder)
+            show_item(ctx, &folder)
         }
-        Command::Mv { source, folder } => transfer(&ctx, &source, &folder, false).await,
-        Command::Cp { source, folder } => transfer(&ctx, &source, &folder, true).await,
+        Command::Mv { source, folder } => transfer(ctx, &source, &folder, false).await,
+        Command::Cp { source, folder } => transfer(ctx, &source, &folder, true).await,
         Command::Rm { target } => {
-            let (drive, path) = open_target(&ctx, &target).await?;
+            let (drive, path) = open_target(ctx, &target).await?;
             let item = must_stat(drive.as_ref(), &path).await?;
             drive.delete(&item).await?;
-            done(&ctx, &format!("deleted {target}"))
+            done(ctx, &format!("deleted {target}"))
         }
         Command::Url { target } => {
-            let (drive, path) = open_target(&ctx, &target).await?;
+            let (drive, path) = open_target(ctx, &target).await?;
             let item = must_stat(drive.as_ref(), &path).await?;
             let link = drive.download_url(&item).await?;
             if ctx.json {
@@ -71,8 +78,8 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Ok(())
             }
         }
-        Command::Download { target, dest } => download(&ctx, &target, &dest).await,
-        Command::Demo(args) => crate::demo::run(&ctx, args).await,
+        Command::Download { target, dest } => download(ctx, &target, &dest).await,
+        Command::Demo(args) => crate::demo::run(ctx, args).await,
     }
 }
 
@@ -244,13 +251,17 @@ async fn storage(ctx: &Context, action: StorageAction) -> Result<()> {
                 return json(&json!({"storages": list, "duplicates": storages.duplicates()?}));
             }
             for conf in &list {
-                let logged_in = conf.config.contains_key("access_token")
-                    || conf.config.contains_key("refresh_token");
+                let summary = crate::token::summary_of(conf);
+                let state = match summary.state {
+                    SummaryState::LoggedOut => "-",
+                    SummaryState::Valid | SummaryState::Due => "logged in",
+                    other => other.label(),
+                };
                 line(format!(
                     "{:<10} {:<12} {}",
                     conf.kind.as_deref().unwrap_or("(none)"),
                     conf.name.as_deref().unwrap_or("(none)"),
-                    if logged_in { "logged in" } else { "-" }
+                    state
                 ));
             }
             for dup in storages.duplicates()? {
@@ -341,13 +352,10 @@ pub async fn qr_login(drive: &dyn CloudStorage, timeout: Duration, show: bool) -
             ))
             .into());
         }
-        let status = tokio::select! {
-            status = drive.poll_qr_login(&login, left.min(Duration::from_secs(30))) => status?,
-            _ = tokio::signal::ctrl_c() => {
-                note("login cancelled; nothing was saved");
-                return Err(Cancelled.into());
-            }
-        };
+        // Ctrl-C is handled for every command (`signals`): the login stops, nothing saved.
+        let status = drive
+            .poll_qr_login(&login, left.min(Duration::from_secs(30)))
+            .await?;
         if last != Some(status) {
             note(match status {
                 LoginStatus::Waiting => "waiting for the scan…",
@@ -380,111 +388,7 @@ async fn login(ctx: &Context, args: LoginArgs) -> Result<()> {
     }
     let drive = ctx.client(&storages, &args.storage)?;
     qr_login(drive.as_ref(), Duration::from_secs(args.timeout), !ctx.json).await?;
-    token_report(ctx, &storages, &[args.storage])
-}
-
-/// A storage's login as stored: state, expiry, seconds left. Never a secret.
-fn status_of(conf: &Map<String, Value>) -> Value {
-    let has = |k: &str| {
-        conf.get(k)
-            .and_then(Value::as_str)
-            .is_some_and(|s| !s.is_empty())
-    };
-    if !has("access_token") && !has("refresh_token") {
-        return json!({"state": "logged-out"});
-    }
-    let num = |k: &str| {
-        conf.get(k).and_then(|v| {
-            v.as_i64()
-                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-        })
-    };
-    let expires_at = match (num("refresh_time"), num("expires_in")) {
-        (Some(at), Some(life)) if life > 0 => Some(at + life),
-        _ => None,
-    };
-    let left = expires_at.map(|e| e - now());
-    let state = match left {
-        Some(left) if left <= 0 && has("refresh_token") => "expired (refreshes on next use)",
-        Some(left) if left <= 0 => "expired (log in again)",
-        _ => "valid",
-    };
-    json!({
-        "state": state,
-        "expires_at": expires_at.map(time),
-        "seconds_left": left.map(|l| l.max(0)),
-        "refreshable": has("refresh_token"),
-    })
-}
-
-fn token_report(ctx: &Context, storages: &StorageHelper, only: &[String]) -> Result<()> {
-    let mut report = Map::new();
-    for conf in storages.list()? {
-        let Some(kind) = conf.kind.clone() else {
-            continue;
-        };
-        let wanted = if only.is_empty() {
-            crate::context::provider_of(&kind).is_some()
-        } else {
-            only.contains(&kind)
-        };
-        if wanted {
-            report.insert(kind, status_of(&conf.config));
-        }
-    }
-    for name in only {
-        if !report.contains_key(name) {
-            return Err(UsageError(format!("no storage `{name}`")).into());
-        }
-    }
-    if ctx.json {
-        return json(&report);
-    }
-    for (kind, status) in report {
-        let mut text = format!("{kind}: {}", status["state"].as_str().unwrap_or_default());
-        if let Some(at) = status["expires_at"].as_str() {
-            text.push_str(&format!(
-                ", expires {at} ({}s left)",
-                status["seconds_left"]
-            ));
-        }
-        line(text);
-    }
-    Ok(())
-}
-
-async fn token(ctx: &Context, action: TokenAction) -> Result<()> {
-    let storages = ctx.storages().await?;
-    match action {
-        TokenAction::Status { storage } => {
-            token_report(ctx, &storages, &storage.into_iter().collect::<Vec<_>>())
-        }
-        TokenAction::Refresh { storage, force } => {
-            let drive = ctx.drive(&storages, &storage)?;
-            if force {
-                drive.accessor().force_refresh().await?;
-            } else {
-                drive.accessor().access_token().await?;
-            }
-            if let TokenState::RateLimited { until } = drive.accessor().state() {
-                note(format!(
-                    "rate-limited by the provider until {}; the current token is still valid",
-                    system_time(until)
-                ));
-            }
-            token_report(ctx, &storages, &[storage])
-        }
-        TokenAction::Print { storage } => {
-            let drive = ctx.drive(&storages, &storage)?;
-            let token = drive.accessor().access_token().await?;
-            if ctx.json {
-                json(&json!({"access_token": token.secret()}))
-            } else {
-                line(token.secret());
-                Ok(())
-            }
-        }
-    }
+    crate::token::report(ctx, &storages, &[args.storage])
 }
 
 async fn open_target(ctx: &Context, target: &str) -> Result<(Box<dyn CloudStorage>, String)> {

@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 
 use anyhow::{Context as _, Result};
-use cloud_clients::CloudStorage;
 use cloud_clients::alipan::{AlipanClient, AlipanOptions};
 use cloud_clients::u115::{U115Client, U115Options};
+use cloud_clients::{CloudStorage, TokenAccessor};
 use storage_helper::StorageHelper;
 use system_config::{StoreOptions, SystemConfig};
 
@@ -16,6 +16,8 @@ pub struct Context {
     pub database_url: String,
     pub endpoints: HashMap<String, String>,
     pub json: bool,
+    /// The token accessors of every drive opened, for a bounded flush on SIGINT/SIGTERM.
+    opened: std::sync::Mutex<Vec<TokenAccessor>>,
 }
 
 /// Which provider serves a storage type (`u115`, `u115-demo`, `alipan`, …).
@@ -52,7 +54,28 @@ impl Context {
             database_url,
             endpoints,
             json,
+            opened: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// The same database and options with one provider's endpoint replaced.
+    pub fn with_endpoint(&self, provider: &str, url: &str) -> Context {
+        let mut endpoints = self.endpoints.clone();
+        endpoints.insert(provider.to_owned(), url.to_owned());
+        Context {
+            database_url: self.database_url.clone(),
+            endpoints,
+            json: self.json,
+            opened: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The token accessors of the drives this invocation opened.
+    pub fn accessors(&self) -> Vec<TokenAccessor> {
+        self.opened
+            .lock()
+            .map(|opened| opened.clone())
+            .unwrap_or_default()
     }
 
     /// Opens (and migrates) the configuration store.
@@ -89,6 +112,14 @@ impl Context {
 
     /// A client for `storage`, whether or not the storage exists yet (for `login`).
     pub fn client(&self, storages: &StorageHelper, storage: &str) -> Result<Box<dyn CloudStorage>> {
+        let drive = self.build(storages, storage)?;
+        if let Ok(mut opened) = self.opened.lock() {
+            opened.push(drive.accessor().clone());
+        }
+        Ok(drive)
+    }
+
+    fn build(&self, storages: &StorageHelper, storage: &str) -> Result<Box<dyn CloudStorage>> {
         match provider_of(storage) {
             Some("u115") => {
                 let mut options = match self.endpoints.get("u115") {

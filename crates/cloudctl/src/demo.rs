@@ -52,13 +52,7 @@ pub async fn run(ctx: &Context, args: DemoArgs) -> Result<()> {
             vec![0u8; usize::try_from(size).unwrap_or(0)],
         )?;
     }
-    let mut ctx_endpoints = ctx.endpoints.clone();
-    ctx_endpoints.insert("u115".into(), sim.base_url().to_owned());
-    let ctx = Context {
-        database_url: ctx.database_url.clone(),
-        endpoints: ctx_endpoints,
-        json: ctx.json,
-    };
+    let ctx = ctx.with_endpoint("u115", sim.base_url());
 
     step(
         3,

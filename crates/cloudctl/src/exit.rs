@@ -5,11 +5,6 @@
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// The user pressed Ctrl-C.
-#[derive(Debug, thiserror::Error)]
-#[error("cancelled")]
-pub struct Cancelled;
-
 /// Usage or configuration error.
 pub const USAGE: u8 = 2;
 /// A (new) login is needed.
@@ -21,8 +16,6 @@ pub const DATABASE: u8 = 5;
 /// A local file could not be written (download destination missing, not writable, disk
 /// full, …).
 pub const LOCAL_IO: u8 = 6;
-/// Cancelled with Ctrl-C.
-pub const CANCELLED: u8 = 130;
 
 fn storage_code(err: &storage_helper::Error) -> u8 {
     use storage_helper::Error as E;
@@ -41,8 +34,8 @@ pub fn code(err: &anyhow::Error) -> u8 {
         if cause.is::<UsageError>() {
             return USAGE;
         }
-        if cause.is::<Cancelled>() {
-            return CANCELLED;
+        if let Some(signal) = cause.downcast_ref::<crate::signals::Interrupted>() {
+            return signal.code;
         }
         if let Some(e) = cause.downcast_ref::<cloud_clients::Error>() {
             use cloud_clients::Error as E;

@@ -3,7 +3,8 @@
 //!
 //! Exit codes: 0 success, 2 usage or configuration error, 3 a login is needed, 4 provider
 //! error (refused, rate-limited, unreachable), 5 database error, 6 local file error (a
-//! download's destination missing or not writable, disk full), 130 cancelled (Ctrl-C),
+//! download's destination missing or not writable, disk full), 130 cancelled (Ctrl-C,
+//! SIGINT), 143 stopped by SIGTERM (both after a refresh under way has finished and saved),
 //! 1 anything else. One error line is printed; `-v` adds the cause chain and tracing.
 
 mod cli;
@@ -12,6 +13,8 @@ mod context;
 mod demo;
 mod exit;
 mod output;
+mod signals;
+mod token;
 
 use clap::Parser;
 

@@ -8,6 +8,8 @@ mod race;
 mod read_only;
 mod redaction;
 mod refresh;
+mod shared_failures;
+mod signals;
 
 use std::process::{Command, Output};
 

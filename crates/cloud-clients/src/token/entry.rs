@@ -136,6 +136,23 @@ pub(crate) fn lease_holder(entry: &Map<String, Value>) -> Option<(&str, u64)> {
     ))
 }
 
+/// Whether the lease holder `host:pid:nonce` was a process of this host that no longer
+/// exists: a crashed refresher on the same host is taken over at once instead of when its
+/// lease runs out. Holders on other hosts, and any doubt (no `/proc`), count as alive.
+fn holder_is_gone(owner: &str) -> bool {
+    let mut parts = owner.rsplitn(3, ':');
+    let (Some(_nonce), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let proc = std::path::Path::new("/proc");
+    host == super::flight::host_name()
+        && pid
+            .parse::<u32>()
+            .is_ok_and(|pid| pid != std::process::id())
+        && proc.join("self").exists()
+        && !proc.join(pid).exists()
+}
+
 fn release_ours(entry: &mut Map<String, Value>, owner: &str) {
     if lease_holder(entry).is_some_and(|(holder, _)| holder == owner) {
         entry.remove(LEASE_MEMBER);
@@ -167,7 +184,10 @@ impl TokenAccessor {
         let (step, _) = m
             .handle
             .try_update_entry(|entry| {
-                if entry.get("config").is_some_and(|c| !c.is_object() && !c.is_null()) {
+                if entry
+                    .get("config")
+                    .is_some_and(|c| !c.is_object() && !c.is_null())
+                {
                     return Err(storage_helper::Error::ConfigNotAnObject {
                         kind: self.inner.storage.clone(),
                         found: "not an object",
@@ -201,6 +221,7 @@ impl TokenAccessor {
                 if let Some((owner, until_ms)) = lease_holder(entry)
                     && owner != m.owner
                     && until_ms > now
+                    && !holder_is_gone(owner)
                 {
                     return Ok(LeaseStep::Held { until_ms });
                 }
