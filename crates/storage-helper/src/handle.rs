@@ -3,6 +3,7 @@
 use serde_json::{Map, Value};
 
 use crate::conf::StorageConf;
+use crate::entry::EntryMut;
 use crate::error::{Error, Result};
 use crate::events::StorageEvents;
 use crate::helper::{STORAGES_KEY, StorageHelper};
@@ -83,7 +84,7 @@ impl StorageHandle {
     /// Atomic read-modify-write of the whole entry; see [`StorageHelper::try_update_entry`].
     pub async fn try_update_entry<T, E, F>(&self, f: F) -> Result<(T, bool), E>
     where
-        F: FnMut(&mut Map<String, Value>) -> Result<T, E> + Send,
+        F: FnMut(&mut EntryMut<'_>) -> Result<T, E> + Send,
         E: From<Error> + From<system_config::Error>,
     {
         self.helper.try_update_entry(&self.kind, f).await

@@ -6,13 +6,15 @@ use serde_json::{Map, Value};
 use system_config::{SystemConfig, Write};
 
 use crate::conf::StorageConf;
+use crate::entry::EntryMut;
 use crate::error::{Error, Result, kind_of};
 use crate::events::StorageEvents;
 use crate::handle::StorageHandle;
 use crate::patch::merge_patch;
 
-/// The key holding every storage's configuration.
-pub const STORAGES_KEY: &str = "Storages";
+/// The key holding every storage's configuration (defined once, by the migration that
+/// seeds it: the lowest layer that needs it).
+pub use system_config::migrations::STORAGES_KEY;
 
 /// The `Storages` list of one configuration store. Cheap to clone.
 ///
@@ -42,19 +44,7 @@ fn config_mut<'a>(entry: &'a mut Value, kind: &str) -> Result<&'a mut Map<String
             kind: kind.to_owned(),
         });
     };
-    let config = entry
-        .entry("config")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if config.is_null() {
-        *config = Value::Object(Map::new());
-    }
-    let found = kind_of(config);
-    config
-        .as_object_mut()
-        .ok_or_else(|| Error::ConfigNotAnObject {
-            kind: kind.to_owned(),
-            found,
-        })
+    crate::entry::config_of(entry, kind)
 }
 
 fn default_name(kind: &str) -> &str {
@@ -257,7 +247,7 @@ impl StorageHelper {
     /// nothing is written. Looking at a storage that does not exist never creates it.
     pub async fn try_update_entry<T, E, F>(&self, kind: &str, mut f: F) -> Result<(T, bool), E>
     where
-        F: FnMut(&mut Map<String, Value>) -> Result<T, E> + Send,
+        F: FnMut(&mut EntryMut<'_>) -> Result<T, E> + Send,
         E: From<Error> + From<system_config::Error>,
     {
         let blank = serde_json::json!({
@@ -272,7 +262,7 @@ impl StorageHelper {
                 }
             };
             let output = match &mut list[index] {
-                Value::Object(entry) => f(entry),
+                Value::Object(entry) => f(&mut EntryMut::new(kind, entry)),
                 _ => Err(E::from(Error::NotFound {
                     kind: kind.to_owned(),
                 })),

@@ -39,6 +39,7 @@
 )]
 
 mod conf;
+mod entry;
 mod error;
 mod events;
 mod handle;
@@ -46,6 +47,7 @@ mod helper;
 mod patch;
 
 pub use conf::{StorageConf, redact_config};
+pub use entry::EntryMut;
 pub use error::{Error, Result};
 pub use events::{StorageChange, StorageEvents};
 pub use handle::StorageHandle;

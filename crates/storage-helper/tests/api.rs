@@ -222,10 +222,11 @@ async fn entry_updates_reach_members_beside_the_config() -> anyhow::Result<()> {
         u.patch(json!({"access_token": "a"})).await?;
         let (previous, changed) = u
             .try_update_entry(|entry| {
-                let previous = entry.insert("refresh_lease".into(), json!({"owner": "me"}));
-                if let Some(Value::Object(config)) = entry.get_mut("config") {
-                    config.insert("refresh_token".into(), json!("r"));
-                }
+                let previous = entry.raw().get("refresh_lease").cloned();
+                entry.set_member("refresh_lease", &json!({"owner": "me"}))?;
+                entry
+                    .config_mut()?
+                    .insert("refresh_token".into(), json!("r"));
                 Ok::<_, Error>(previous)
             })
             .await?;

@@ -214,7 +214,7 @@ async fn looking_at_a_missing_storage_writes_nothing() -> anyhow::Result<()> {
             // writes nothing, not even `[]` for a missing key.
             let (seen, changed) = storages
                 .handle("u115")
-                .try_update_entry(|entry| Ok::<_, Error>(entry.get("config").cloned()))
+                .try_update_entry(|entry| Ok::<_, Error>(entry.raw().get("config").cloned()))
                 .await?;
             assert_eq!(seen, Some(json!({})), "{:?}", db.backend);
             assert!(!changed, "{:?}", db.backend);
@@ -227,8 +227,7 @@ async fn looking_at_a_missing_storage_writes_nothing() -> anyhow::Result<()> {
             // One that puts something in it appends the storage.
             let (_, changed) = storages
                 .try_update_entry("u115", |entry| {
-                    entry.insert("refresh_lease".into(), json!({"owner": "me"}));
-                    Ok::<_, Error>(())
+                    entry.set_member("refresh_lease", &json!({"owner": "me"}))
                 })
                 .await?;
             assert!(changed, "{:?}", db.backend);

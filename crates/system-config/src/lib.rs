@@ -18,9 +18,24 @@
 //!   [`get_as`](SystemConfig::get_as), [`all`](SystemConfig::all)) are served from memory.
 //! * Writes read the row inside their transaction, so staleness of the cache can never
 //!   lose an update; the cache and subscribers see a write only after its commit.
-//! * Writes of other processes or hosts arrive with [`SystemConfig::refresh`], every
-//!   [`StoreOptions::sync_interval`] when set (at most that interval plus one table read
-//!   late), with [`SystemConfig::get_fresh`], and whenever this process writes the key.
+//! * Writes of other processes or hosts reach the cache by themselves
+//!   ([`Coherence::Auto`], the default), and subscribers hear of them:
+//!   * **PostgreSQL**: every write `NOTIFY`s on commit (channel [`NOTIFY_CHANNEL`]); each
+//!     store listens on a dedicated connection and re-reads the key. Staleness: the
+//!     notification's delivery plus one single-row read — milliseconds (p99 2.4 ms
+//!     between two processes in `docs/benchmarks.md`). No statement at all while nothing
+//!     changes. After the listening connection is lost: the reconnection (at once, then
+//!     back-off up to 10 s) plus one table read, so nothing is missed.
+//!   * **SQLite file**: a dedicated connection checks `PRAGMA data_version` every
+//!     [`StoreOptions::sqlite_check_interval`] (default 250 ms) and reloads the table only
+//!     when another connection committed. Staleness: that interval plus one table read.
+//!     Idle cost: one `PRAGMA data_version` per interval.
+//! * Writers that do not notify (MoviePilot itself, hand-written SQL) are seen at once on
+//!   SQLite, but on PostgreSQL only through [`SystemConfig::refresh`],
+//!   [`SystemConfig::get_fresh`], this store's next write of the key, or every
+//!   [`StoreOptions::sync_interval`] when one is set.
+//! * [`Coherence::Off`] runs nothing in the background; [`SystemConfig::refresh`] and
+//!   [`SystemConfig::get_fresh`] work as ever with either setting.
 //!
 //! # Failures
 //!
@@ -62,19 +77,32 @@
     clippy::print_stderr
 )]
 
+mod coherence;
+mod connect;
 mod error;
 mod key;
 mod options;
 mod raw;
+mod read;
+mod refresh;
+mod slot;
 mod sql;
 mod store;
+mod txn;
 mod watch;
+mod write;
 
+#[doc(hidden)]
+pub use coherence::CoherenceStats;
+pub use coherence::payload::CHANNEL as NOTIFY_CHANNEL;
+pub use coherence::pg::LISTENER_APPLICATION_NAME;
+pub use connect::connect;
 pub use error::{Error, Result, redact_url, scrub_url_secrets};
 pub use key::{SystemConfigKey, plugin_key};
-pub use options::{DEFAULT_DATABASE_URL, StoreOptions, Synchronous};
-pub use store::{SetOutcome, SystemConfig, Updated, Write, connect};
+pub use options::{Coherence, DEFAULT_DATABASE_URL, StoreOptions, Synchronous};
+pub use store::SystemConfig;
 pub use watch::{Change, Subscription, SubscriptionError};
+pub use write::{SetOutcome, Updated, Write};
 
 /// The workspace README's examples, compiled as doctests.
 #[doc = include_str!("../../../README.md")]

@@ -1,4 +1,4 @@
-//! How a store is opened: timeouts, pool size, durability, migrations, cross-process sync.
+//! How a store is opened: timeouts, pool size, durability, migrations, cache coherence.
 
 use std::time::Duration;
 
@@ -17,6 +17,31 @@ pub enum Synchronous {
     Normal,
 }
 
+/// How a store keeps its cache in step with writes by other processes and hosts.
+///
+/// See the [crate documentation](crate#consistency) for the staleness bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Coherence {
+    /// The backend's cheapest mechanism. The default.
+    ///
+    /// * PostgreSQL: every committed write of any store `NOTIFY`s the others (on the
+    ///   channel [`NOTIFY_CHANNEL`](crate::NOTIFY_CHANNEL)); this store listens on a
+    ///   dedicated connection and re-reads the keys it is told about. Nothing is polled.
+    /// * SQLite file: one dedicated connection runs `PRAGMA data_version` every
+    ///   [`StoreOptions::sqlite_check_interval`] and the table is reloaded only when another
+    ///   connection committed something.
+    /// * In-memory SQLite: nothing (no other process can reach it).
+    #[default]
+    Auto,
+    /// No background work: writes of other processes arrive only through
+    /// [`SystemConfig::refresh`](crate::SystemConfig::refresh),
+    /// [`SystemConfig::get_fresh`](crate::SystemConfig::get_fresh), this store's own writes
+    /// of a key and [`StoreOptions::sync_interval`]. On PostgreSQL this store's writes still
+    /// notify the other stores.
+    Off,
+}
+
 /// Options for [`SystemConfig::open_with`](crate::SystemConfig::open_with).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -27,13 +52,28 @@ pub struct StoreOptions {
     pub busy_timeout: Duration,
     /// Connect timeout, and how long to wait for a pooled connection. Default 10 s.
     pub connect_timeout: Duration,
-    /// Pool size. Default 4 on SQLite, 8 on PostgreSQL.
+    /// Pool size. Default 4 on SQLite, 8 on PostgreSQL. With [`Coherence::Auto`] one
+    /// dedicated connection (listener or checker) comes on top.
     pub max_connections: Option<u32>,
     /// Run the migrations (create or adopt the table) on open. Default `true`.
     pub migrate: bool,
-    /// Reload the table from the database this often in a background task, so writes by
-    /// other processes or hosts show up in the cache. Default `None` (call
-    /// [`SystemConfig::refresh`](crate::SystemConfig::refresh) yourself).
+    /// How the cache learns of writes by other processes and hosts. Default
+    /// [`Coherence::Auto`].
+    pub coherence: Coherence,
+    /// SQLite with [`Coherence::Auto`]: how often the dedicated connection checks
+    /// `PRAGMA data_version`. This is the staleness bound for writes by other processes on
+    /// the same file (plus one table read). Default 250 ms; values under 1 ms are raised to
+    /// 1 ms.
+    pub sqlite_check_interval: Duration,
+    /// Additionally reload the whole table this often in a background task, whatever
+    /// [`coherence`](Self::coherence) says. Default `None`.
+    ///
+    /// Not needed for writes made through this crate, nor on SQLite (where
+    /// `PRAGMA data_version` sees every writer). Use it on PostgreSQL when programs that do
+    /// not `NOTIFY` — MoviePilot itself, SQL typed by hand — write the table, or where the
+    /// listening connection could die without a reset reaching this host (NAT or firewalls
+    /// dropping idle flows): changes then show up at most this interval plus one table read
+    /// later, whatever happened to the notifications.
     pub sync_interval: Option<Duration>,
     /// SQLite durability. Default [`Synchronous::Full`].
     pub synchronous: Synchronous,
@@ -48,6 +88,8 @@ impl Default for StoreOptions {
             connect_timeout: Duration::from_secs(10),
             max_connections: None,
             migrate: true,
+            coherence: Coherence::Auto,
+            sqlite_check_interval: Duration::from_millis(250),
             sync_interval: None,
             synchronous: Synchronous::Full,
             max_update_attempts: 16,
@@ -74,6 +116,16 @@ impl StoreOptions {
     /// Sets [`migrate`](Self::migrate).
     pub fn migrate(mut self, value: bool) -> Self {
         self.migrate = value;
+        self
+    }
+    /// Sets [`coherence`](Self::coherence).
+    pub fn coherence(mut self, value: Coherence) -> Self {
+        self.coherence = value;
+        self
+    }
+    /// Sets [`sqlite_check_interval`](Self::sqlite_check_interval).
+    pub fn sqlite_check_interval(mut self, value: Duration) -> Self {
+        self.sqlite_check_interval = value;
         self
     }
     /// Sets [`sync_interval`](Self::sync_interval).

@@ -245,6 +245,20 @@ impl WriteTxn {
         })
     }
 
+    /// PostgreSQL: `pg_notify(channel, payload)`, which the server delivers to listeners
+    /// when, and only if, this transaction commits. Nothing on SQLite.
+    pub(crate) async fn notify(&mut self, channel: &str, payload: &str) -> Result<(), sqlx::Error> {
+        match self.raw()? {
+            Raw::Postgres(conn) => sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(channel)
+                .bind(payload)
+                .execute(&mut **conn)
+                .await
+                .map(|_| ()),
+            Raw::Sqlite(_) => Ok(()),
+        }
+    }
+
     /// Commits. On failure the transaction is rolled back and the connection verified or
     /// closed before the error is returned, so a failed commit leaves nothing behind.
     pub(crate) async fn commit(mut self) -> Result<(), (sqlx::Error, Cleanup)> {

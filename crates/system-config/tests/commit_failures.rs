@@ -213,7 +213,12 @@ async fn full_disk_scenario(url: &str, dir: &Path) -> anyhow::Result<()> {
     assert_eq!(store.get("Login")?, Some(big.clone()));
     let stored = fresh_sqlite_read(url, "Login").await?.unwrap_or_default();
     assert_eq!(serde_json::from_str::<Value>(&stored)?, big);
-    let changes = drain(&mut events).await;
+    // The other store's `Other` may reach this one by cache coherence; `Login` changed once.
+    let changes: Vec<_> = drain(&mut events)
+        .await
+        .into_iter()
+        .filter(|c| c.key != "Other")
+        .collect();
     assert_eq!(changes.len(), 1, "{changes:?}");
     assert_eq!(changes[0].key, "Login");
 
@@ -376,7 +381,13 @@ async fn injected_commit_and_statement_failures_write_nothing_and_leave_no_trace
             store.get_fresh("Login").await?,
             Some(json!({"token": "newer"}))
         );
-        let changes = drain(&mut events).await;
+        // This store's own write, and the other store's update of the key (through cache
+        // coherence or `get_fresh`, announced once); `Other` may arrive by coherence too.
+        let changes: Vec<_> = drain(&mut events)
+            .await
+            .into_iter()
+            .filter(|c| c.key == "Login")
+            .collect();
         assert_eq!(changes.len(), 2, "{changes:?}");
     }
     Ok(())

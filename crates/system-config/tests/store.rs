@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use system_config::{
-    Error, SetOutcome, StoreOptions, SystemConfig, SystemConfigKey, Write, plugin_key,
+    Coherence, Error, SetOutcome, StoreOptions, SystemConfig, SystemConfigKey, Write, plugin_key,
 };
 use test_support::backends;
 
@@ -120,7 +120,9 @@ async fn typed_reads_and_writes() -> anyhow::Result<()> {
 async fn update_reads_inside_the_transaction_and_errors_write_nothing() -> anyhow::Result<()> {
     for db in backends().await? {
         let a = SystemConfig::open(&db.url).await?;
-        let b = SystemConfig::open(&db.url).await?;
+        // Without cache coherence b's cache certainly misses a's write.
+        let b = SystemConfig::open_with(&db.url, StoreOptions::default().coherence(Coherence::Off))
+            .await?;
         a.set("n", json!(10)).await?;
         // b's cache has not seen the write; its update must still start from 10.
         let _ = b.get("n")?;
@@ -214,13 +216,12 @@ async fn subscribers_hear_committed_changes_only() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_of_other_stores_arrive_by_refresh_and_sync() -> anyhow::Result<()> {
     for db in backends().await? {
+        // Without cache coherence, to see the other ways in (see `coherence.rs` for it).
+        let off = StoreOptions::default().coherence(Coherence::Off);
         let writer = SystemConfig::open(&db.url).await?;
-        let manual = SystemConfig::open(&db.url).await?;
-        let synced = SystemConfig::open_with(
-            &db.url,
-            StoreOptions::default().sync_interval(Duration::from_millis(50)),
-        )
-        .await?;
+        let manual = SystemConfig::open_with(&db.url, off.clone()).await?;
+        let synced =
+            SystemConfig::open_with(&db.url, off.sync_interval(Duration::from_millis(50))).await?;
         let mut watch = synced.subscribe_key("Shared");
 
         writer.set("Shared", json!("v1")).await?;

@@ -1,6 +1,7 @@
 //! Integration tests of the configuration store, on a SQLite file and (when configured,
 //! mandatory in CI) a real PostgreSQL server.
 
+mod coherence;
 mod commit_failures;
 mod faults;
 mod messages;
