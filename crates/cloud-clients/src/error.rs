@@ -2,6 +2,7 @@
 //! credentials.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// `t` as an RFC 3339 UTC time with seconds (`2026-11-28T04:05:06Z`), for messages.
@@ -12,8 +13,23 @@ fn utc(t: &SystemTime) -> String {
     crate::util::format_timestamp_ms(ms)
 }
 
+/// What kind of refusal an [`Error::Provider`] is, as the provider's classifier decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProviderErrorKind {
+    /// Nothing at that path or id.
+    NotFound,
+    /// An item of that name exists already.
+    AlreadyExists,
+    /// Any other refusal.
+    Other,
+}
+
 /// What can go wrong when asking for a token or calling a provider.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Clone`: sources that are not `Clone` are shared behind an [`Arc`], so every caller
+/// that waited for one refresh gets the same error.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// No token is stored for this storage.
@@ -55,11 +71,11 @@ pub enum Error {
         storage: String,
         /// The storage error.
         #[source]
-        source: storage_helper::Error,
+        source: Arc<storage_helper::Error>,
     },
     /// Reading or writing the storage configuration failed.
     #[error(transparent)]
-    Storage(#[from] storage_helper::Error),
+    Storage(Arc<storage_helper::Error>),
     /// A provider call failed with the provider's own error.
     #[error("{storage}: the provider refused {operation}: {message} (code {code})")]
     Provider {
@@ -67,6 +83,8 @@ pub enum Error {
         storage: String,
         /// What was attempted.
         operation: String,
+        /// The class of the refusal.
+        kind: ProviderErrorKind,
         /// The provider's error code.
         code: String,
         /// The provider's message.
@@ -94,7 +112,7 @@ pub enum Error {
         path: PathBuf,
         /// The operating system's error.
         #[source]
-        source: std::io::Error,
+        source: Arc<std::io::Error>,
     },
     /// A fixed token (handed in by the application) was rejected by the provider.
     #[error("{storage}: the fixed access token was rejected; hand in a new one")]
@@ -102,11 +120,35 @@ pub enum Error {
         /// The storage type.
         storage: String,
     },
+    /// The storage cannot log in this way (a password login on a QR-only provider, …).
+    #[error("{storage} does not support {login}; it supports: {supported}")]
+    LoginNotSupported {
+        /// The storage type.
+        storage: String,
+        /// The login asked for.
+        login: crate::login::LoginKind,
+        /// The logins it offers, in words.
+        supported: String,
+    },
+    /// No provider serves this storage type.
+    #[error("`{storage}` is not a storage type this library can open (supported: {supported})")]
+    UnknownStorageType {
+        /// The storage type asked for.
+        storage: String,
+        /// The provider names that are registered.
+        supported: String,
+    },
+}
+
+impl From<storage_helper::Error> for Error {
+    fn from(e: storage_helper::Error) -> Self {
+        Error::Storage(Arc::new(e))
+    }
 }
 
 impl From<system_config::Error> for Error {
     fn from(e: system_config::Error) -> Self {
-        Error::Storage(storage_helper::Error::Config(e))
+        Error::from(storage_helper::Error::Config(e))
     }
 }
 
@@ -114,6 +156,44 @@ impl Error {
     /// Whether only a new login can fix this.
     pub fn needs_login(&self) -> bool {
         matches!(self, Error::NeedsLogin { .. } | Error::LoggedOut { .. })
+    }
+
+    /// Whether the provider said nothing is at that path or id.
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            Error::Provider {
+                kind: ProviderErrorKind::NotFound,
+                ..
+            }
+        )
+    }
+
+    /// Whether the provider said an item of that name exists already.
+    pub fn is_already_exists(&self) -> bool {
+        matches!(
+            self,
+            Error::Provider {
+                kind: ProviderErrorKind::AlreadyExists,
+                ..
+            }
+        )
+    }
+
+    /// Whether the provider is rate-limiting us.
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(self, Error::RateLimited { .. })
+    }
+
+    /// Whether this is a temporary failure (timeout, 5xx, reset, malformed answer) that a
+    /// later attempt may not meet.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Transient { .. })
+    }
+
+    /// Whether a local file could not be written.
+    pub fn is_local_io(&self) -> bool {
+        matches!(self, Error::LocalIo { .. })
     }
 }
 
@@ -142,7 +222,8 @@ mod tests {
     fn local_io_names_the_file_and_the_os_error() {
         let err = Error::LocalIo {
             path: "/no/such/folder/film.mkv.part".into(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory"),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory")
+                .into(),
         };
         let text = err.to_string();
         assert_eq!(
@@ -151,5 +232,28 @@ mod tests {
         );
         assert!(!text.contains("provider"), "{text}");
         assert!(std::error::Error::source(&err).is_some());
+    }
+
+    #[test]
+    fn clones_keep_the_class_the_message_and_the_source() {
+        let err = Error::SaveFailed {
+            storage: "u115".into(),
+            source: std::sync::Arc::new(storage_helper::Error::NotFound {
+                kind: "u115".into(),
+            }),
+        };
+        let copy = err.clone();
+        assert!(matches!(copy, Error::SaveFailed { .. }));
+        assert_eq!(copy.to_string(), err.to_string());
+        assert!(std::error::Error::source(&copy).is_some());
+        let missing = Error::Provider {
+            storage: "u115".into(),
+            operation: "reading".into(),
+            kind: super::ProviderErrorKind::NotFound,
+            code: "x".into(),
+            message: "gone".into(),
+        };
+        assert!(missing.clone().is_not_found() && !missing.is_already_exists());
+        assert!(!missing.is_transient() && !missing.is_rate_limited());
     }
 }

@@ -29,6 +29,42 @@ pub(crate) fn number_i64(value: &Value) -> Option<i64> {
     }
 }
 
+/// A text field of an answer, read leniently ([`text`]): `None` when missing, empty or
+/// neither string nor number.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Text(pub Option<String>);
+
+/// An unsigned number field of an answer, read leniently ([`number`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Num(pub Option<u64>);
+
+/// A signed number field of an answer, read leniently ([`number_i64`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Int(pub Option<i64>);
+
+impl<'de> serde::Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Text(text(&serde::Deserialize::deserialize(d)?)))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Num {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Num(number(&serde::Deserialize::deserialize(d)?)))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Int {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Int(number_i64(&serde::Deserialize::deserialize(d)?)))
+    }
+}
+
+/// `value` read as `T`; `None` when it does not fit.
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(value: Value) -> Option<T> {
+    serde_json::from_value(value).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,24 +60,29 @@ mod error;
 mod http;
 mod json;
 mod limiter;
+mod login;
 mod pkce;
 mod provider;
+mod providers;
+mod registry;
 mod secret;
 mod state;
 mod storage;
 mod token;
 mod tokens;
+mod transport;
 mod util;
 
-pub mod alipan;
-pub mod u115;
+pub use providers::{alipan, u115};
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use download::{FALLBACK_FILE_NAME, MAX_FILE_NAME_BYTES, safe_file_name};
-pub use error::{Error, Result};
+pub use error::{Error, ProviderErrorKind, Result};
 pub use http::{HttpClient, HttpOptions};
+pub use login::{LoginKind, PasswordLogin, QrLoginFlow};
 pub use provider::{Grant, RefreshFailure, TokenProvider};
-pub use secret::{AccessToken, ClientSecret, RefreshToken};
+pub use registry::{OpenOptions, display_name, open, provider_of, providers};
+pub use secret::{AccessToken, ClientSecret, Password, RefreshToken};
 pub use state::TokenState;
 pub use storage::{
     CloudStorage, DownloadLink, FileItem, FileKind, LoginStatus, Progress, QrLogin, Usage, join,

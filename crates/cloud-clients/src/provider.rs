@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::http::HttpClient;
+use crate::json::{Num, Text};
 use crate::secret::{AccessToken, RefreshToken};
 
 /// Tokens a provider handed out (by login or refresh).
@@ -19,6 +20,35 @@ pub struct Grant {
     pub expires_in: u64,
     /// Other fields the provider sent that belong in the stored config (`token_type`, …).
     pub extra: Map<String, Value>,
+}
+
+/// The OAuth token answer both 115 (in `data`) and alipan send for a login or refresh.
+/// No `Debug`: it holds tokens.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct TokenAnswer {
+    token_type: Text,
+    access_token: Text,
+    refresh_token: Text,
+    expires_in: Num,
+}
+
+impl TokenAnswer {
+    /// The tokens in `answer` as a grant; `token_type` is kept in `extra` when asked for.
+    /// `None` without an access token.
+    pub(crate) fn grant(answer: Value, keep_token_type: bool) -> Option<Grant> {
+        let answer: TokenAnswer = crate::json::parse(answer)?;
+        let mut extra = Map::new();
+        if let Some(kind) = answer.token_type.0.filter(|_| keep_token_type) {
+            extra.insert("token_type".into(), kind.into());
+        }
+        Some(Grant {
+            access_token: AccessToken::new(answer.access_token.0?),
+            refresh_token: answer.refresh_token.0.map(RefreshToken::new),
+            expires_in: answer.expires_in.0.unwrap_or(0),
+            extra,
+        })
+    }
 }
 
 /// Why a refresh failed, in the classes that decide what happens next.
@@ -47,6 +77,12 @@ pub enum RefreshFailure {
         reason: String,
     },
 }
+
+/// A storage's stored config, as [`TokenProvider::refresh`] gets it.
+pub(crate) type Config = Map<String, Value>;
+
+/// What [`TokenProvider::refresh`] returns.
+pub(crate) type Refreshed = Result<Grant, RefreshFailure>;
 
 /// The provider half of the token lifecycle. One implementation per provider.
 #[async_trait::async_trait]

@@ -55,6 +55,10 @@ secret!(
     /// A client secret or other credential handed in by the application.
     ClientSecret
 );
+secret!(
+    /// A user's password for a password login; never stored, logged or shown.
+    Password
+);
 
 #[cfg(test)]
 mod tests {
@@ -68,6 +72,10 @@ mod tests {
         assert_eq!(format!("{access:?}"), "AccessToken([redacted])");
         assert_eq!(format!("{refresh:?}"), "RefreshToken([redacted])");
         assert_eq!(format!("{client:?}"), "ClientSecret([redacted])");
+        assert_eq!(
+            format!("{:?}", Password::new("hunter2")),
+            "Password([redacted])"
+        );
         assert_eq!(
             format!("{access} {refresh} {client}"),
             "[redacted] [redacted] [redacted]"

@@ -9,7 +9,8 @@ use futures::stream::BoxStream;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::login::{LoginKind, PasswordLogin, QrLoginFlow, describe_all};
 use crate::state::TokenState;
 use crate::token::TokenAccessor;
 
@@ -141,8 +142,16 @@ pub type Progress<'a> = &'a mut (dyn FnMut(u64, Option<u64>) + Send);
 /// A cloud drive whose login keeps itself alive. Every provider implements it.
 #[async_trait::async_trait]
 pub trait CloudStorage: Send + Sync + fmt::Debug {
-    /// The storage type (`u115`, `alipan`).
-    fn storage_type(&self) -> &str;
+    /// The storage type (`u115`, `alipan`, `u115-work`).
+    fn storage_type(&self) -> &str {
+        self.accessor().storage()
+    }
+
+    /// The provider's name for people (`115`, `Aliyun Drive (alipan)`), e.g. to say which
+    /// phone app scans a QR code. By default the name the provider registered.
+    fn display_name(&self) -> &str {
+        crate::registry::display_name(self.storage_type())
+    }
 
     /// The token accessor (state, watch, access token).
     fn accessor(&self) -> &TokenAccessor;
@@ -152,13 +161,63 @@ pub trait CloudStorage: Send + Sync + fmt::Debug {
         self.accessor().state()
     }
 
-    /// Starts a QR login.
-    async fn start_qr_login(&self) -> Result<QrLogin>;
+    /// The logins this storage offers. By default: [`LoginKind::Qr`] when
+    /// [`qr_login`](Self::qr_login) is offered, [`LoginKind::Password`] when
+    /// [`password_login`](Self::password_login) is; a storage that takes a fixed token
+    /// says so here.
+    fn logins(&self) -> Vec<LoginKind> {
+        let mut kinds = Vec::new();
+        if self.qr_login().is_some() {
+            kinds.push(LoginKind::Qr);
+        }
+        if self.password_login().is_some() {
+            kinds.push(LoginKind::Password);
+        }
+        kinds
+    }
 
-    /// Waits up to `timeout` for the login's status to move on and returns it. When it is
-    /// [`LoginStatus::Confirmed`], the tokens are saved before this returns. Dropping the
-    /// future cancels the wait.
-    async fn poll_qr_login(&self, login: &QrLogin, timeout: Duration) -> Result<LoginStatus>;
+    /// The QR login, when the provider has one (115, alipan).
+    fn qr_login(&self) -> Option<&dyn QrLoginFlow> {
+        None
+    }
+
+    /// The password login, when the provider has one (OpenList).
+    fn password_login(&self) -> Option<&dyn PasswordLogin> {
+        None
+    }
+
+    /// The QR login, or [`Error::LoginNotSupported`] naming the logins there are.
+    fn require_qr_login(&self) -> Result<&dyn QrLoginFlow> {
+        self.qr_login()
+            .ok_or_else(|| self.login_not_supported(LoginKind::Qr))
+    }
+
+    /// The password login, or [`Error::LoginNotSupported`] naming the logins there are.
+    fn require_password_login(&self) -> Result<&dyn PasswordLogin> {
+        self.password_login()
+            .ok_or_else(|| self.login_not_supported(LoginKind::Password))
+    }
+
+    /// The error for a login this storage does not offer.
+    fn login_not_supported(&self, login: LoginKind) -> Error {
+        Error::LoginNotSupported {
+            storage: self.storage_type().to_owned(),
+            login,
+            supported: describe_all(&self.logins()),
+        }
+    }
+
+    /// Starts a QR login ([`QrLoginFlow::start_qr_login`]);
+    /// [`Error::LoginNotSupported`] when the storage has none.
+    async fn start_qr_login(&self) -> Result<QrLogin> {
+        self.require_qr_login()?.start_qr_login().await
+    }
+
+    /// Polls a QR login ([`QrLoginFlow::poll_qr_login`]);
+    /// [`Error::LoginNotSupported`] when the storage has none.
+    async fn poll_qr_login(&self, login: &QrLogin, timeout: Duration) -> Result<LoginStatus> {
+        self.require_qr_login()?.poll_qr_login(login, timeout).await
+    }
 
     /// Total and used space.
     async fn usage(&self) -> Result<Usage>;
@@ -205,6 +264,18 @@ pub trait CloudStorage: Send + Sync + fmt::Debug {
 
     /// Downloads a file to `dest`, reporting progress; returns the bytes written.
     async fn download(&self, item: &FileItem, dest: &Path, progress: Progress<'_>) -> Result<u64>;
+}
+
+/// The folder at `path`, for a "make folder" whose name is taken: an existing folder is
+/// returned, anything else is `taken`.
+pub(crate) async fn existing_folder<S>(drive: &S, path: &str, taken: Error) -> Result<FileItem>
+where
+    S: CloudStorage + ?Sized,
+{
+    match drive.stat(path).await? {
+        Some(item) if item.is_folder() => Ok(item),
+        _ => Err(taken),
+    }
 }
 
 /// `parent` + `/` + `name`.

@@ -9,6 +9,7 @@ mod durability;
 mod failures;
 mod kill;
 mod multiprocess;
+mod registry;
 mod secrets;
 mod single_flight;
 mod u115;

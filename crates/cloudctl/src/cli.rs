@@ -41,7 +41,8 @@ pub enum Command {
         #[command(subcommand)]
         action: StorageAction,
     },
-    /// Log a drive in with a QR code scanned in the provider's phone app.
+    /// Log a drive in: with a QR code scanned in the provider's phone app, or with a user
+    /// name and password where the storage offers that (`--username`).
     Login(LoginArgs),
     /// Token state, refresh, and the token itself for scripts.
     Token {
@@ -136,6 +137,14 @@ pub struct LoginArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 300)]
     pub timeout: u64,
+    /// Log in with this user name and a password (storages with a password login). The
+    /// password is asked for without echo, or read from standard input with
+    /// `--password-stdin`; it is never taken from the command line.
+    #[arg(long)]
+    pub username: Option<String>,
+    /// Read the password from the first line of standard input (for scripts).
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,15 +1,13 @@
 //! Every command but `demo`.
 
-use std::time::Duration;
-
-use anyhow::{Context as _, Result, anyhow};
-use cloud_clients::{CloudStorage, FileItem, LoginStatus, SummaryState};
+use anyhow::{Result, anyhow};
+use cloud_clients::{CloudStorage, FileItem, SummaryState};
 use futures::TryStreamExt;
 use serde_json::{Map, Value, json};
 use storage_helper::{StorageConf, redact_config};
 use system_config::redact_url;
 
-use crate::cli::{Cli, Command, ConfigAction, LoginArgs, MigrateAction, StorageAction};
+use crate::cli::{Cli, Command, ConfigAction, MigrateAction, StorageAction};
 use crate::context::{Context, split_target};
 use crate::exit::UsageError;
 use crate::output::{bytes, json, line, note, time};
@@ -29,7 +27,7 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<()> {
         Command::Migrate { action } => migrate(ctx, action).await,
         Command::Config { action } => config(ctx, action).await,
         Command::Storage { action } => storage(ctx, action).await,
-        Command::Login(args) => login(ctx, args).await,
+        Command::Login(args) => crate::login::run(ctx, args).await,
         Command::Token { action } => crate::token::run(ctx, action).await,
         Command::Ls { target } => ls(ctx, &target).await,
         Command::Stat { target } => stat(ctx, &target).await,
@@ -317,78 +315,6 @@ async fn storage(ctx: &Context, action: StorageAction) -> Result<()> {
             )
         }
     }
-}
-
-/// Renders `payload` as a QR code for a terminal.
-pub fn qr_text(payload: &str) -> Result<String> {
-    let code = qrcode::QrCode::new(payload.as_bytes()).context("rendering the QR code")?;
-    Ok(code
-        .render::<qrcode::render::unicode::Dense1x2>()
-        .dark_color(qrcode::render::unicode::Dense1x2::Light)
-        .light_color(qrcode::render::unicode::Dense1x2::Dark)
-        .quiet_zone(true)
-        .build())
-}
-
-/// Runs a QR login to the end, showing the code and each status change.
-pub async fn qr_login(drive: &dyn CloudStorage, timeout: Duration, show: bool) -> Result<()> {
-    let login = drive.start_qr_login().await?;
-    if show {
-        note(qr_text(&login.qr_payload)?);
-        let app = match crate::context::provider_of(drive.storage_type()) {
-            Some("alipan") => "Aliyun Drive (alipan)",
-            _ => "115",
-        };
-        note(format!("Scan with the {app} app: {}", login.qr_payload));
-    }
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut last = None;
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if left.is_zero() {
-            return Err(UsageError(format!(
-                "no confirmation within {}s; run login again",
-                timeout.as_secs()
-            ))
-            .into());
-        }
-        // Ctrl-C is handled for every command (`signals`): the login stops, nothing saved.
-        let status = drive
-            .poll_qr_login(&login, left.min(Duration::from_secs(30)))
-            .await?;
-        if last != Some(status) {
-            note(match status {
-                LoginStatus::Waiting => "waiting for the scan…",
-                LoginStatus::Scanned => "scanned; confirm on the phone…",
-                LoginStatus::Confirmed => "confirmed; tokens saved",
-                LoginStatus::Expired => "the QR code expired",
-                LoginStatus::Cancelled => "cancelled on the phone",
-            });
-            last = Some(status);
-        }
-        match status {
-            LoginStatus::Confirmed => return Ok(()),
-            LoginStatus::Expired | LoginStatus::Cancelled => {
-                return Err(anyhow!(cloud_clients::Error::NeedsLogin {
-                    storage: drive.storage_type().to_owned(),
-                    reason: format!("the QR login ended: {status:?}; run login again"),
-                }));
-            }
-            LoginStatus::Waiting | LoginStatus::Scanned => {}
-        }
-    }
-}
-
-async fn login(ctx: &Context, args: LoginArgs) -> Result<()> {
-    let storages = ctx.storages().await?;
-    if let Some(id) = &args.client_id {
-        storages
-            .patch(&args.storage, &json!({"client_id": id}))
-            .await?;
-    }
-    let drive = ctx.client(&storages, &args.storage)?;
-    qr_login(drive.as_ref(), Duration::from_secs(args.timeout), !ctx.json).await?;
-    crate::token::report(ctx, &storages, &[args.storage])
 }
 
 async fn open_target(ctx: &Context, target: &str) -> Result<(Box<dyn CloudStorage>, String)> {

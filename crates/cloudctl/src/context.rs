@@ -3,9 +3,7 @@
 use std::collections::HashMap;
 
 use anyhow::{Context as _, Result};
-use cloud_clients::alipan::{AlipanClient, AlipanOptions};
-use cloud_clients::u115::{U115Client, U115Options};
-use cloud_clients::{CloudStorage, TokenAccessor};
+use cloud_clients::{CloudStorage, OpenOptions, TokenAccessor, provider_of};
 use storage_helper::StorageHelper;
 use system_config::{StoreOptions, SystemConfig};
 
@@ -18,20 +16,6 @@ pub struct Context {
     pub json: bool,
     /// The token accessors of every drive opened, for a bounded flush on SIGINT/SIGTERM.
     opened: std::sync::Mutex<Vec<TokenAccessor>>,
-}
-
-/// Which provider serves a storage type (`u115`, `u115-demo`, `alipan`, …).
-pub fn provider_of(storage: &str) -> Option<&'static str> {
-    if storage == "u115" || storage.starts_with("u115-") || storage.starts_with("u115_") {
-        Some("u115")
-    } else if storage == "alipan"
-        || storage.starts_with("alipan-")
-        || storage.starts_with("alipan_")
-    {
-        Some("alipan")
-    } else {
-        None
-    }
 }
 
 impl Context {
@@ -120,28 +104,9 @@ impl Context {
     }
 
     fn build(&self, storages: &StorageHelper, storage: &str) -> Result<Box<dyn CloudStorage>> {
-        match provider_of(storage) {
-            Some("u115") => {
-                let mut options = match self.endpoints.get("u115") {
-                    Some(url) => U115Options::at(url),
-                    None => U115Options::default(),
-                };
-                options.storage = storage.to_owned();
-                Ok(Box::new(U115Client::new(storages, options)?))
-            }
-            Some("alipan") => {
-                let mut options = match self.endpoints.get("alipan") {
-                    Some(url) => AlipanOptions::at(url),
-                    None => AlipanOptions::default(),
-                };
-                options.storage = storage.to_owned();
-                Ok(Box::new(AlipanClient::new(storages, options)?))
-            }
-            _ => Err(UsageError(format!(
-                "`{storage}` is not a drive this tool can talk to (supported: u115, alipan)"
-            ))
-            .into()),
-        }
+        let mut options = OpenOptions::default();
+        options.endpoints = self.endpoints.clone();
+        Ok(cloud_clients::open(storages, storage, &options)?)
     }
 }
 

@@ -10,8 +10,9 @@ use futures::TryStreamExt;
 use serde_json::json;
 
 use crate::cli::DemoArgs;
-use crate::commands::{migrate_up, qr_login};
+use crate::commands::migrate_up;
 use crate::context::Context;
+use crate::login::qr_login;
 use crate::output::{json, line, note};
 
 /// The demo's own storage entry, so a real `u115` login in the same database is never touched.

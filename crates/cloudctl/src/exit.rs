@@ -43,7 +43,9 @@ pub fn code(err: &anyhow::Error) -> u8 {
                 E::LoggedOut { .. } | E::NeedsLogin { .. } | E::FixedTokenRejected { .. } => {
                     NEEDS_LOGIN
                 }
-                E::Configuration { .. } => USAGE,
+                E::Configuration { .. }
+                | E::UnknownStorageType { .. }
+                | E::LoginNotSupported { .. } => USAGE,
                 E::LocalIo { .. } => LOCAL_IO,
                 E::Storage(inner) | E::SaveFailed { source: inner, .. } => storage_code(inner),
                 _ => PROVIDER,

@@ -12,6 +12,7 @@ mod commands;
 mod context;
 mod demo;
 mod exit;
+mod login;
 mod output;
 mod signals;
 mod token;

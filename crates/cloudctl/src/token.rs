@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use storage_helper::{StorageConf, StorageHelper};
 
 use crate::cli::TokenAction;
-use crate::context::{Context, provider_of};
+use crate::context::Context;
 use crate::exit::UsageError;
 use crate::output::{json, line, note, system_time, time};
 
@@ -75,7 +75,7 @@ pub fn report(ctx: &Context, storages: &StorageHelper, only: &[String]) -> Resul
             continue;
         };
         let wanted = if only.is_empty() {
-            provider_of(&kind).is_some()
+            cloud_clients::provider_of(&kind).is_some()
         } else {
             only.contains(&kind)
         };

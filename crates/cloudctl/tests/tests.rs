@@ -4,6 +4,7 @@
 mod cli;
 mod downloads;
 mod exits;
+mod login;
 mod race;
 mod read_only;
 mod redaction;

@@ -16,10 +16,11 @@
 //! ```
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
+use storage_helper::EntryMut;
 
 use super::TokenAccessor;
-use super::flight::Managed;
+use super::managed::Managed;
 use super::options::{backoff, ms};
 use super::rescue::{Rescued, fingerprint};
 use crate::error::{Error, Result};
@@ -73,11 +74,12 @@ impl Marks {
         self.rate_limited_until_ms.filter(|until| *until > now_ms)
     }
 
-    fn store(self, entry: &mut Map<String, Value>) {
+    fn store(self, entry: &mut EntryMut<'_>) -> Result<(), storage_helper::Error> {
         if self == Marks::default() {
-            entry.remove(LOGIN_STATE_MEMBER);
-        } else if let Ok(value) = serde_json::to_value(self) {
-            entry.insert(LOGIN_STATE_MEMBER.into(), value);
+            entry.remove_member(LOGIN_STATE_MEMBER);
+            Ok(())
+        } else {
+            entry.set_member(LOGIN_STATE_MEMBER, &self)
         }
     }
 }
@@ -106,34 +108,23 @@ pub(crate) enum LeaseStep {
     RateLimited { until_ms: u64, stored: Stored },
 }
 
-fn config_of(entry: &Map<String, Value>) -> Option<&Map<String, Value>> {
-    entry.get("config").and_then(Value::as_object)
+/// The refresh lease: who refreshes, and until when others wait for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Lease {
+    pub owner: String,
+    pub expires_at_ms: u64,
 }
 
-fn config_mut<'a>(
-    entry: &'a mut Map<String, Value>,
-    storage: &str,
-) -> std::result::Result<&'a mut Map<String, Value>, storage_helper::Error> {
-    let config = entry
-        .entry("config")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if config.is_null() {
-        *config = Value::Object(Map::new());
-    }
-    config
-        .as_object_mut()
-        .ok_or_else(|| storage_helper::Error::ConfigNotAnObject {
-            kind: storage.to_owned(),
-            found: "not an object",
-        })
+/// The lease recorded in an entry (malformed reads as none).
+pub(crate) fn lease_of(entry: &Map<String, Value>) -> Option<Lease> {
+    entry
+        .get(LEASE_MEMBER)
+        .and_then(|v| Lease::deserialize(v).ok())
 }
 
-pub(crate) fn lease_holder(entry: &Map<String, Value>) -> Option<(&str, u64)> {
-    let lease = entry.get(LEASE_MEMBER)?;
-    Some((
-        lease.get("owner")?.as_str()?,
-        lease.get("expires_at_ms")?.as_u64()?,
-    ))
+/// The stored login of an entry being changed.
+fn stored_in(entry: &EntryMut<'_>) -> Result<Option<Stored>, storage_helper::Error> {
+    Ok(entry.config()?.and_then(Stored::parse))
 }
 
 /// Whether the lease holder `host:pid:nonce` was a process of this host that no longer
@@ -145,7 +136,7 @@ fn holder_is_gone(owner: &str) -> bool {
         return false;
     };
     let proc = std::path::Path::new("/proc");
-    host == super::flight::host_name()
+    host == super::managed::host_name()
         && pid
             .parse::<u32>()
             .is_ok_and(|pid| pid != std::process::id())
@@ -153,9 +144,9 @@ fn holder_is_gone(owner: &str) -> bool {
         && !proc.join(pid).exists()
 }
 
-fn release_ours(entry: &mut Map<String, Value>, owner: &str) {
-    if lease_holder(entry).is_some_and(|(holder, _)| holder == owner) {
-        entry.remove(LEASE_MEMBER);
+fn release_ours(entry: &mut EntryMut<'_>, owner: &str) {
+    if lease_of(entry.raw()).is_some_and(|lease| lease.owner == owner) {
+        entry.remove_member(LEASE_MEMBER);
     }
 }
 
@@ -184,16 +175,7 @@ impl TokenAccessor {
         let (step, _) = m
             .handle
             .try_update_entry(|entry| {
-                if entry
-                    .get("config")
-                    .is_some_and(|c| !c.is_object() && !c.is_null())
-                {
-                    return Err(storage_helper::Error::ConfigNotAnObject {
-                        kind: self.inner.storage.clone(),
-                        found: "not an object",
-                    });
-                }
-                let Some(stored) = config_of(entry).and_then(Stored::parse) else {
+                let Some(stored) = stored_in(entry)? else {
                     return Ok::<_, storage_helper::Error>(LeaseStep::LoggedOut);
                 };
                 let usable = stored.access.is_some() && stored.access.as_ref() != rejected;
@@ -203,7 +185,7 @@ impl TokenAccessor {
                 if stored.refresh.is_none() {
                     return Ok(LeaseStep::NoRefreshToken(stored));
                 }
-                let marks = Marks::read(entry);
+                let marks = Marks::read(entry.raw());
                 if let Some(reason) = marks.needs_login_for(stored.refresh.as_ref()) {
                     let refused = stored
                         .refresh
@@ -218,17 +200,22 @@ impl TokenAccessor {
                 if let Some(until_ms) = marks.rate_limited_at(now) {
                     return Ok(LeaseStep::RateLimited { until_ms, stored });
                 }
-                if let Some((owner, until_ms)) = lease_holder(entry)
-                    && owner != m.owner
-                    && until_ms > now
-                    && !holder_is_gone(owner)
+                if let Some(lease) = lease_of(entry.raw())
+                    && lease.owner != m.owner
+                    && lease.expires_at_ms > now
+                    && !holder_is_gone(&lease.owner)
                 {
-                    return Ok(LeaseStep::Held { until_ms });
+                    return Ok(LeaseStep::Held {
+                        until_ms: lease.expires_at_ms,
+                    });
                 }
-                entry.insert(
-                    LEASE_MEMBER.into(),
-                    json!({"owner": m.owner, "expires_at_ms": now + ttl}),
-                );
+                entry.set_member(
+                    LEASE_MEMBER,
+                    &Lease {
+                        owner: m.owner.clone(),
+                        expires_at_ms: now + ttl,
+                    },
+                )?;
                 Ok(LeaseStep::Acquired(stored))
             })
             .await?;
@@ -246,10 +233,10 @@ impl TokenAccessor {
             let result = m
                 .handle
                 .try_update_entry(|entry| {
-                    merge_grant(config_mut(entry, &self.inner.storage)?, grant, now_ms);
+                    merge_grant(entry.config_mut()?, grant, now_ms);
                     release_ours(entry, &m.owner);
-                    entry.remove(LOGIN_STATE_MEMBER);
-                    Ok(())
+                    entry.remove_member(LOGIN_STATE_MEMBER);
+                    Ok::<_, storage_helper::Error>(())
                 })
                 .await;
             let pause =
@@ -263,7 +250,7 @@ impl TokenAccessor {
                 Err(source) => {
                     return Err(Error::SaveFailed {
                         storage: self.inner.storage.clone(),
-                        source,
+                        source: source.into(),
                     });
                 }
             }
@@ -278,13 +265,11 @@ impl TokenAccessor {
             .handle
             .try_update_entry(|entry| {
                 release_ours(entry, &m.owner);
-                let current = config_of(entry)
-                    .and_then(Stored::parse)
-                    .and_then(|s| s.refresh);
+                let current = stored_in(entry)?.and_then(|s| s.refresh);
                 if let Some(mark) = &mark
                     && current.as_ref() == Some(used)
                 {
-                    let mut marks = Marks::read(entry);
+                    let mut marks = Marks::read(entry.raw());
                     match mark {
                         Mark::NeedsLogin { reason } => {
                             marks.needs_login = Some(NeedsLoginMark {
@@ -297,7 +282,7 @@ impl TokenAccessor {
                             marks.rate_limited_until_ms = Some(*until_ms);
                         }
                     }
-                    marks.store(entry);
+                    marks.store(entry)?;
                 }
                 Ok::<_, storage_helper::Error>(())
             })
@@ -313,7 +298,7 @@ impl TokenAccessor {
         let (outcome, _) = m
             .handle
             .try_update_entry(|entry| {
-                let stored = config_of(entry).and_then(Stored::parse);
+                let stored = stored_in(entry)?;
                 let stored_refresh = stored.as_ref().and_then(|s| s.refresh.as_ref());
                 if stored_refresh.is_some()
                     && stored_refresh == rescued.grant.refresh_token.as_ref()
@@ -324,12 +309,8 @@ impl TokenAccessor {
                 if stored.is_none() || current != rescued.replaces {
                     return Ok(Replay::Superseded);
                 }
-                merge_grant(
-                    config_mut(entry, &self.inner.storage)?,
-                    &rescued.grant,
-                    rescued.obtained_at_ms,
-                );
-                entry.remove(LOGIN_STATE_MEMBER);
+                merge_grant(entry.config_mut()?, &rescued.grant, rescued.obtained_at_ms);
+                entry.remove_member(LOGIN_STATE_MEMBER);
                 Ok::<_, storage_helper::Error>(Replay::Saved)
             })
             .await?;

@@ -5,142 +5,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use storage_helper::StorageHandle;
 use tokio::sync::{OwnedMutexGuard, watch};
 
 use super::entry::{LeaseStep, Mark, Replay};
-use super::options::{AccessorOptions, backoff, jitter, ms};
-use super::rescue::{RescueDir, default_dir, remove_file};
+use super::managed::{Flight, Managed, Pending};
+use super::options::{backoff, jitter, ms};
+use super::policy::{Decision, decide, retry_transient};
+use super::rescue::remove_file;
 use super::{Source, TokenAccessor};
 use crate::clock::to_system_time;
 use crate::error::{Error, Result};
-use crate::http::HttpClient;
-use crate::provider::{Grant, RefreshFailure, TokenProvider};
+use crate::provider::{Grant, RefreshFailure};
 use crate::secret::{AccessToken, RefreshToken};
 use crate::state::TokenState;
 use crate::tokens::Stored;
-
-/// Rotated tokens not yet in the database.
-#[derive(Clone)]
-pub(crate) struct Pending {
-    pub grant: Grant,
-    /// The refresh token the grant replaced.
-    pub replaced: Option<RefreshToken>,
-    pub obtained_at_ms: u64,
-}
-
-/// State of the slow path, guarded by the single-flight mutex.
-#[derive(Default)]
-pub(crate) struct Flight {
-    /// Set after a definitive refusal: the reason and the refresh token that was refused.
-    needs_login: Option<(String, Option<String>)>,
-    /// When the sticky needs-login state last looked at the store.
-    needs_login_checked_ms: u64,
-    /// An access token the provider rejected: never adopt or serve it again.
-    pub rejected: Option<AccessToken>,
-    /// Rotated tokens whose save failed (also in a rescue file).
-    pub pending_save: Option<Pending>,
-    /// No refresh before this time (rate limited or transient back-off).
-    pub backoff_until_ms: u64,
-    /// Why, when the back-off follows a temporary failure rather than a rate limit.
-    backoff_transient: Option<String>,
-}
-
-pub(crate) struct Managed {
-    pub handle: StorageHandle,
-    provider: Arc<dyn TokenProvider>,
-    http: HttpClient,
-    pub options: AccessorOptions,
-    pub owner: String,
-    pub flight: Arc<tokio::sync::Mutex<Flight>>,
-    pub rescue: Option<RescueDir>,
-}
-
-/// This host's name as lease owners record it.
-pub(crate) fn host_name() -> &'static str {
-    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HOST.get_or_init(|| {
-        std::env::var("HOSTNAME")
-            .ok()
-            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-            .map(|h| h.trim().to_owned())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "host".to_owned())
-    })
-}
-
-fn owner_id() -> String {
-    format!(
-        "{}:{}:{:08x}",
-        host_name(),
-        std::process::id(),
-        rand::random::<u32>()
-    )
-}
-
-impl Managed {
-    pub fn new(
-        handle: StorageHandle,
-        provider: Arc<dyn TokenProvider>,
-        http: HttpClient,
-        options: AccessorOptions,
-    ) -> Self {
-        let location = handle.helper().store().location();
-        let rescue = location.as_deref().map(|location| {
-            let dir = options
-                .rescue_dir
-                .clone()
-                .unwrap_or_else(|| default_dir(Some(location)));
-            RescueDir::new(dir, location, handle.kind())
-        });
-        Self {
-            handle,
-            provider,
-            http,
-            options,
-            owner: owner_id(),
-            flight: Arc::new(tokio::sync::Mutex::new(Flight::default())),
-            rescue,
-        }
-    }
-
-    /// Writes `pending` to its rescue file; `None` (logged) when that is impossible.
-    pub fn write_rescue(&self, pending: &Pending) -> Option<std::path::PathBuf> {
-        let rescue = self.rescue.as_ref()?;
-        match rescue.write(
-            &pending.grant,
-            pending.replaced.as_ref(),
-            pending.obtained_at_ms,
-        ) {
-            Ok(path) => Some(path),
-            Err(err) => {
-                tracing::error!(storage = %self.handle.kind(), %err, "could not write the rescue file for rotated tokens");
-                None
-            }
-        }
-    }
-
-    /// The pending tokens are in the database: forget them and their rescue file.
-    pub fn clear_pending(&self, flight: &mut Flight) {
-        if let Some(pending) = flight.pending_save.take()
-            && let Some(rescue) = &self.rescue
-        {
-            rescue.remove(pending.replaced.as_ref());
-        }
-    }
-}
-
-impl Drop for Managed {
-    fn drop(&mut self) {
-        // The last clone is gone with tokens still unsaved: make sure they are on disk.
-        if let Ok(flight) = self.flight.try_lock()
-            && let Some(pending) = &flight.pending_save
-            && let Some(path) = self.write_rescue(pending)
-        {
-            tracing::warn!(storage = %self.handle.kind(), file = %path.display(), "rotated tokens not saved to the database; kept in a rescue file");
-        }
-    }
-}
 
 struct WakeOnExit(watch::Sender<u64>);
 
@@ -177,7 +55,7 @@ impl TokenAccessor {
             if let Some((at, err)) = &*self.inner.last_failure.lock()
                 && *at > seen
             {
-                return Err(shared_failure(&self.inner.storage, err));
+                return Err(err.clone());
             }
         }
     }
@@ -198,8 +76,7 @@ impl TokenAccessor {
             let result = this.slow_locked(m, &mut flight).await;
             if let Err(err) = &result {
                 let next = *this.inner.generation.borrow() + 1;
-                *this.inner.last_failure.lock() =
-                    Some((next, shared_failure(&this.inner.storage, err)));
+                *this.inner.last_failure.lock() = Some((next, err.clone()));
             }
             drop(wake);
             drop(flight);
@@ -326,13 +203,7 @@ impl TokenAccessor {
                     return Err(self.needs_login(flight, reason, Some(refused)));
                 }
                 LeaseStep::RateLimited { until_ms, stored } => {
-                    flight.backoff_until_ms = until_ms;
-                    flight.backoff_transient = None;
-                    let result = self.serve_during_backoff(flight, &stored, until_ms, now);
-                    self.set_state(TokenState::RateLimited {
-                        until: to_system_time(until_ms),
-                    });
-                    return result;
+                    return self.rate_limited(flight, &stored, until_ms, now);
                 }
                 LeaseStep::NoRefreshToken(stored) => {
                     if stored.is_unexpired(now)
@@ -406,79 +277,73 @@ impl TokenAccessor {
                     tracing::info!(storage = %self.inner.storage, "access token refreshed");
                     return Ok(self.install_grant(m, &pending.grant, now));
                 }
-                Err(RefreshFailure::Reused { reason }) => {
-                    self.settle(m, &refresh_token, None).await;
-                    // Another refresher rotated it: adopt what it saved, if anything.
-                    let fresh = Stored::parse(&m.handle.get_conf_fresh().await?);
-                    let newer = fresh.as_ref().is_some_and(|s| s.refresh != stored.refresh);
-                    if newer && rounds < 3 {
-                        continue;
-                    }
-                    let reason = format!(
-                        "the refresh token was already used and nothing newer is stored ({reason})"
-                    );
-                    self.settle(
-                        m,
-                        &refresh_token,
-                        Some(Mark::NeedsLogin {
-                            reason: reason.clone(),
-                        }),
-                    )
-                    .await;
+                Err(failure) => {
+                    let decision = decide(failure, self.inner.clock.now_ms(), &m.options);
+                    let (mark, reason) = match decision {
+                        Decision::AdoptNewer { otherwise } => {
+                            self.settle(m, &refresh_token, None).await;
+                            // Another refresher rotated it: adopt what it saved, if anything.
+                            let fresh = Stored::parse(&m.handle.get_conf_fresh().await?);
+                            let newer = fresh.as_ref().is_some_and(|s| s.refresh != stored.refresh);
+                            if newer && rounds < 3 {
+                                continue;
+                            }
+                            (None, otherwise)
+                        }
+                        Decision::NeedsLogin { reason } => (
+                            Some(Mark::NeedsLogin {
+                                reason: reason.clone(),
+                            }),
+                            reason,
+                        ),
+                        Decision::RateLimited { until_ms } => {
+                            self.settle(m, &refresh_token, Some(Mark::RateLimited { until_ms }))
+                                .await;
+                            return self.rate_limited(flight, &stored, until_ms, now);
+                        }
+                        Decision::BackOff { until_ms, reason } => {
+                            self.settle(m, &refresh_token, None).await;
+                            tracing::warn!(storage = %self.inner.storage, %reason, "refresh failed temporarily");
+                            flight.backoff_until_ms = until_ms;
+                            flight.backoff_transient = Some(reason.clone());
+                            let served = self.serve_during_backoff(flight, &stored, until_ms, now);
+                            self.set_state(state_before);
+                            return served.map_err(|_| Error::Transient {
+                                storage: storage(),
+                                reason,
+                            });
+                        }
+                    };
+                    let mark = mark.unwrap_or(Mark::NeedsLogin {
+                        reason: reason.clone(),
+                    });
+                    self.settle(m, &refresh_token, Some(mark)).await;
                     return Err(self.needs_login(
                         flight,
                         reason,
                         Some(refresh_token.secret().to_owned()),
                     ));
-                }
-                Err(RefreshFailure::NeedsLogin { reason }) => {
-                    self.settle(
-                        m,
-                        &refresh_token,
-                        Some(Mark::NeedsLogin {
-                            reason: reason.clone(),
-                        }),
-                    )
-                    .await;
-                    return Err(self.needs_login(
-                        flight,
-                        reason,
-                        Some(refresh_token.secret().to_owned()),
-                    ));
-                }
-                Err(RefreshFailure::RateLimited { retry_after }) => {
-                    let pause = retry_after.unwrap_or(m.options.rate_limit_backoff);
-                    let until = self.inner.clock.now_ms() + ms(pause);
-                    self.settle(
-                        m,
-                        &refresh_token,
-                        Some(Mark::RateLimited { until_ms: until }),
-                    )
-                    .await;
-                    flight.backoff_until_ms = until;
-                    flight.backoff_transient = None;
-                    let result = self.serve_during_backoff(flight, &stored, until, now);
-                    self.set_state(TokenState::RateLimited {
-                        until: to_system_time(until),
-                    });
-                    return result;
-                }
-                Err(RefreshFailure::Transient { reason }) => {
-                    self.settle(m, &refresh_token, None).await;
-                    tracing::warn!(storage = %self.inner.storage, %reason, "refresh failed temporarily");
-                    // Retry on a later call, a little later.
-                    let until = self.inner.clock.now_ms() + ms(m.options.retry_base) * 5;
-                    flight.backoff_until_ms = until;
-                    flight.backoff_transient = Some(reason.clone());
-                    let served = self.serve_during_backoff(flight, &stored, until, now);
-                    self.set_state(state_before);
-                    return served.map_err(|_| Error::Transient {
-                        storage: storage(),
-                        reason,
-                    });
                 }
             }
         }
+    }
+
+    /// No refresh before `until_ms` (told by the provider, here or in another process); the
+    /// stored token is served meanwhile while it lasts.
+    fn rate_limited(
+        &self,
+        flight: &mut Flight,
+        stored: &Stored,
+        until_ms: u64,
+        now_ms: u64,
+    ) -> Result<AccessToken> {
+        flight.backoff_until_ms = until_ms;
+        flight.backoff_transient = None;
+        let result = self.serve_during_backoff(flight, stored, until_ms, now_ms);
+        self.set_state(TokenState::RateLimited {
+            until: to_system_time(until_ms),
+        });
+        result
     }
 
     /// During a back-off, a stored token that has not expired yet (and was not rejected)
@@ -534,13 +399,16 @@ impl TokenAccessor {
                         reason: "the provider answered without an access token".into(),
                     });
                 }
-                Err(RefreshFailure::Transient { reason })
-                    if attempt < m.options.transient_attempts =>
-                {
+                Err(RefreshFailure::Transient { reason }) => {
                     let pause = backoff(m.options.retry_base, attempt);
-                    let needed =
-                        self.inner.clock.now_ms() + ms(pause) + ms(m.http.options().timeout);
-                    if needed > lease_deadline_ms {
+                    if !retry_transient(
+                        attempt,
+                        self.inner.clock.now_ms(),
+                        ms(pause),
+                        ms(m.http.options().timeout),
+                        lease_deadline_ms,
+                        &m.options,
+                    ) {
                         return Err(RefreshFailure::Transient { reason });
                     }
                     tracing::debug!(storage = %self.inner.storage, attempt, %reason, "transient refresh failure; retrying");
@@ -549,49 +417,5 @@ impl TokenAccessor {
                 other => return other,
             }
         }
-    }
-}
-
-/// The error a waiting caller gets when the flight it waited for failed: the same class of
-/// error, without sources that cannot be shared.
-fn shared_failure(storage_type: &str, err: &Error) -> Error {
-    match err {
-        Error::LoggedOut { storage } => Error::LoggedOut {
-            storage: storage.clone(),
-        },
-        Error::NeedsLogin { storage, reason } => Error::NeedsLogin {
-            storage: storage.clone(),
-            reason: reason.clone(),
-        },
-        Error::RateLimited { storage, until } => Error::RateLimited {
-            storage: storage.clone(),
-            until: *until,
-        },
-        Error::Transient { storage, reason } => Error::Transient {
-            storage: storage.clone(),
-            reason: reason.clone(),
-        },
-        Error::FixedTokenRejected { storage } => Error::FixedTokenRejected {
-            storage: storage.clone(),
-        },
-        Error::Configuration { storage, message } => Error::Configuration {
-            storage: storage.clone(),
-            message: message.clone(),
-        },
-        Error::Provider {
-            storage,
-            operation,
-            code,
-            message,
-        } => Error::Provider {
-            storage: storage.clone(),
-            operation: operation.clone(),
-            code: code.clone(),
-            message: message.clone(),
-        },
-        other => Error::Transient {
-            storage: storage_type.to_owned(),
-            reason: format!("the refresh this call waited for failed: {other}"),
-        },
     }
 }

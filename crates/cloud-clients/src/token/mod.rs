@@ -30,14 +30,16 @@
 mod call;
 mod entry;
 mod flight;
+mod managed;
 mod options;
+mod policy;
 mod rescue;
 mod summary;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::RwLock;
+use arc_swap::ArcSwapOption;
 use storage_helper::StorageHandle;
 use tokio::sync::watch;
 
@@ -54,7 +56,7 @@ pub use entry::{LEASE_MEMBER, LOGIN_STATE_MEMBER};
 pub use options::AccessorOptions;
 pub use summary::{LoginSummary, SummaryState};
 
-use flight::{Flight, Managed};
+use managed::{Flight, Managed};
 
 /// A token held in memory and the time it becomes due.
 #[derive(Clone)]
@@ -70,7 +72,8 @@ enum Source {
 
 struct Inner {
     storage: String,
-    current: RwLock<Option<Cached>>,
+    /// The token served on the hot path: an atomic pointer load, no lock.
+    current: ArcSwapOption<Cached>,
     clock: Arc<dyn Clock>,
     source: Source,
     state: watch::Sender<TokenState>,
@@ -130,7 +133,7 @@ impl TokenAccessor {
         let this = Self {
             inner: Arc::new(Inner {
                 storage: handle.kind().to_owned(),
-                current: RwLock::new(None),
+                current: ArcSwapOption::empty(),
                 clock,
                 source: Source::Managed(Box::new(managed)),
                 state: watch::Sender::new(TokenState::LoggedOut),
@@ -159,10 +162,10 @@ impl TokenAccessor {
         Self {
             inner: Arc::new(Inner {
                 storage: storage.into(),
-                current: RwLock::new(Some(Cached {
+                current: ArcSwapOption::from_pointee(Cached {
                     access: token,
                     refresh_at_ms: u64::MAX,
-                })),
+                }),
                 clock: Arc::new(SystemClock),
                 source: Source::Fixed,
                 state: watch::Sender::new(TokenState::Valid { expires_at: None }),
@@ -206,8 +209,8 @@ impl TokenAccessor {
 
     #[inline]
     fn fast(&self) -> Option<AccessToken> {
-        let guard = self.inner.current.read();
-        let cached = guard.as_ref()?;
+        let guard = self.inner.current.load();
+        let cached = guard.as_deref()?;
         (self.inner.clock.coarse_now_ms() < cached.refresh_at_ms).then(|| cached.access.clone())
     }
 
@@ -224,12 +227,10 @@ impl TokenAccessor {
     /// dropped from memory and never adopted or served again, so the next
     /// [`access_token`](Self::access_token) refreshes. Other tokens are left alone.
     pub async fn invalidate(&self, token: &AccessToken) {
-        {
-            let mut current = self.inner.current.write();
-            if current.as_ref().is_some_and(|c| c.access == *token) {
-                *current = None;
-            }
-        }
+        self.inner.current.rcu(|current| match current {
+            Some(cached) if cached.access == *token => None,
+            other => other.clone(),
+        });
         if let Source::Managed(m) = &self.inner.source {
             let mut flight = m.flight.lock().await;
             flight.rejected = Some(token.clone());
@@ -315,10 +316,10 @@ impl TokenAccessor {
     /// callers waiting for one; the state is the caller's business.
     fn hold(&self, stored: &Stored, refresh_at_ms: u64) -> Option<AccessToken> {
         let access = stored.access.clone()?;
-        *self.inner.current.write() = Some(Cached {
+        self.inner.current.store(Some(Arc::new(Cached {
             access: access.clone(),
             refresh_at_ms,
-        });
+        })));
         self.inner
             .generation
             .send_modify(|generation| *generation += 1);
@@ -326,7 +327,7 @@ impl TokenAccessor {
     }
 
     fn forget(&self) {
-        *self.inner.current.write() = None;
+        self.inner.current.store(None);
     }
 
     fn managed(&self) -> Result<&Managed> {

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::entry::{LEASE_MEMBER, Marks, lease_holder};
+use super::entry::{Marks, lease_of};
 use crate::tokens::{ExpiryMargin, Stored};
 
 /// The state of a stored login.
@@ -67,8 +67,7 @@ impl LoginSummary {
             .and_then(Value::as_object)
             .and_then(Stored::parse);
         let marks = Marks::read(entry);
-        let refreshing = entry.contains_key(LEASE_MEMBER)
-            && lease_holder(entry).is_some_and(|(_, until)| until > now_ms);
+        let refreshing = lease_of(entry).is_some_and(|lease| lease.expires_at_ms > now_ms);
         let Some(stored) = stored else {
             return Self {
                 state: SummaryState::LoggedOut,

@@ -68,18 +68,21 @@
 //! # Ok(()) }
 //! ```
 
-use std::time::Duration;
+use serde_json::{Map, Value};
 
-use serde_json::{Map, Value, json};
+use crate::http::HttpClient;
+use crate::provider::{Config, Grant, RefreshFailure, Refreshed, TokenAnswer, TokenProvider};
+use crate::secret::{ClientSecret, RefreshToken};
+use crate::transport;
 
-use crate::http::{HttpClient, describe, reset_hint};
-use crate::json::number;
-use crate::provider::{Grant, RefreshFailure, TokenProvider};
-use crate::secret::{AccessToken, ClientSecret, RefreshToken};
-
+mod api;
 mod client;
+mod error;
 mod files;
+mod qr;
+pub(crate) use client::REGISTRATION;
 pub use client::{AlipanClient, AlipanDrive, AlipanOptions, PkceMethod};
+pub(crate) use error::AlipanProtocol;
 
 /// alipan's error codes that drive behaviour.
 pub mod code {
@@ -153,112 +156,6 @@ impl AlipanEndpoints {
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
-}
-
-/// An alipan answer that is not a success.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Failure {
-    /// HTTP 429 or `TooManyRequests`; the reset hint when there was one.
-    RateLimited(Option<Duration>),
-    /// Transport error, 5xx, malformed body.
-    Transient(String),
-    /// The provider's error: HTTP status, `code`, `message`.
-    Code {
-        status: u16,
-        code: String,
-        message: String,
-    },
-}
-
-impl Failure {
-    /// Whether the provider rejected the access token (refresh, retry once).
-    pub(crate) fn token_rejected(&self) -> bool {
-        matches!(self, Failure::Code { code: c, .. }
-            if c == code::ACCESS_TOKEN_INVALID || c == code::ACCESS_TOKEN_EXPIRED || c == code::I400JD)
-    }
-}
-
-/// Sends a request and returns the answer's JSON payload (`Null` for an empty success).
-pub(crate) async fn call(request: reqwest::RequestBuilder) -> Result<Value, Failure> {
-    let response = request
-        .send()
-        .await
-        .map_err(|e| Failure::Transient(describe(e)))?;
-    let status = response.status();
-    let hint = reset_hint(response.headers());
-    if status.as_u16() == 429 {
-        return Err(Failure::RateLimited(hint));
-    }
-    if status.is_server_error() {
-        return Err(Failure::Transient(format!(
-            "the server answered HTTP {status}"
-        )));
-    }
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| Failure::Transient(describe(e)))?;
-    if status.is_success() && body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Value::Null);
-    }
-    let answer: Value = serde_json::from_slice(&body).map_err(|_| {
-        Failure::Transient(format!(
-            "malformed answer (HTTP {status}, {} bytes, not JSON)",
-            body.len()
-        ))
-    })?;
-    if status.is_success() {
-        return if answer.is_object() || answer.is_null() {
-            Ok(answer)
-        } else {
-            Err(Failure::Transient(format!(
-                "malformed answer (HTTP {status}): not a JSON object"
-            )))
-        };
-    }
-    let Some(code) = answer
-        .get("code")
-        .and_then(Value::as_str)
-        .filter(|c| !c.is_empty())
-    else {
-        return Err(Failure::Transient(format!(
-            "malformed error answer (HTTP {status}): no `code`"
-        )));
-    };
-    if code == code::TOO_MANY_REQUESTS {
-        return Err(Failure::RateLimited(hint));
-    }
-    Err(Failure::Code {
-        status: status.as_u16(),
-        code: code.to_owned(),
-        message: answer
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
-    })
-}
-
-/// Tokens in an `/oauth/access_token` answer; `token_type` goes into `extra`.
-pub(crate) fn grant_from(answer: &Value) -> Option<Grant> {
-    let access = answer
-        .get("access_token")?
-        .as_str()
-        .filter(|s| !s.is_empty())?;
-    let refresh = answer
-        .get("refresh_token")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty());
-    let mut extra = Map::new();
-    if let Some(kind) = answer.get("token_type").and_then(Value::as_str) {
-        extra.insert("token_type".into(), kind.into());
-    }
-    Some(Grant {
-        access_token: AccessToken::new(access),
-        refresh_token: refresh.map(RefreshToken::new),
-        expires_in: answer.get("expires_in").and_then(number).unwrap_or(0),
-        extra,
-    })
 }
 
 /// A non-empty string member of a config.
@@ -335,21 +232,9 @@ impl AlipanProvider {
 
 #[async_trait::async_trait]
 impl TokenProvider for AlipanProvider {
-    fn storage_type(&self) -> &str {
-        "alipan"
-    }
-
-    async fn refresh(
-        &self,
-        http: &HttpClient,
-        refresh_token: &RefreshToken,
-        config: &Map<String, Value>,
-    ) -> Result<Grant, RefreshFailure> {
-        let (client_id, secret) = credentials(
-            self.client_id.as_deref(),
-            self.client_secret.as_ref(),
-            config,
-        );
+    async fn refresh(&self, http: &HttpClient, token: &RefreshToken, conf: &Config) -> Refreshed {
+        let (client_id, secret) =
+            credentials(self.client_id.as_deref(), self.client_secret.as_ref(), conf);
         let Some(client_id) = client_id else {
             // A configuration gap, not a verdict on the token: once the client id is
             // configured, the next attempt succeeds.
@@ -359,47 +244,34 @@ impl TokenProvider for AlipanProvider {
                     .into(),
             });
         };
-        let mut body = json!({
-            "client_id": client_id,
-            "grant_type": "refresh_token",
-            "refresh_token": refresh_token.secret(),
-        });
-        if let (Some(secret), Some(map)) = (&secret, body.as_object_mut()) {
-            map.insert("client_secret".into(), secret.secret().into());
-        }
+        let body = api::TokenRequest {
+            client_id: &client_id,
+            grant_type: "refresh_token",
+            refresh_token: Some(token.secret()),
+            code: None,
+            code_verifier: None,
+            client_secret: secret.as_ref().map(ClientSecret::secret),
+        };
         let request = http
             .client()
             .post(self.endpoints.url("/oauth/access_token"))
             .json(&body);
-        match call(request).await {
-            Ok(answer) => grant_from(&answer).ok_or_else(|| RefreshFailure::Transient {
-                reason: "the refresh answer carried no access token".into(),
-            }),
-            Err(Failure::RateLimited(retry_after)) => {
-                Err(RefreshFailure::RateLimited { retry_after })
-            }
-            Err(Failure::Transient(reason)) => Err(RefreshFailure::Transient { reason }),
-            Err(Failure::Code {
-                status,
-                code,
-                message,
-            }) => Err(match code.as_str() {
-                code::REFRESH_TOKEN_INVALID | code::REFRESH_TOKEN_MISSING => {
-                    RefreshFailure::Reused {
-                        reason: format!("{message} ({code})"),
-                    }
-                }
-                code::REFRESH_TOKEN_EXPIRED => RefreshFailure::NeedsLogin {
-                    reason: format!("alipan refused the expired refresh token: {message} ({code})"),
-                },
-                _ => RefreshFailure::NeedsLogin {
-                    reason: format!(
-                        "alipan rejected the refresh request (HTTP {status}): {message} ({code})"
-                    ),
-                },
-            }),
-        }
+        let answer = transport::send(&AlipanProtocol, request)
+            .await
+            .map_err(|failure| failure.into_refresh_failure("alipan"))?;
+        grant_from(answer).ok_or_else(|| RefreshFailure::Transient {
+            reason: "the refresh answer carried no access token".into(),
+        })
     }
+
+    fn storage_type(&self) -> &str {
+        "alipan"
+    }
+}
+
+/// Tokens in an `/oauth/access_token` answer; `token_type` goes into `extra`.
+pub(crate) fn grant_from(answer: Value) -> Option<Grant> {
+    TokenAnswer::grant(answer, true)
 }
 
 /// Unix seconds of an ISO 8601 / RFC 3339 timestamp (`2025-01-02T03:04:05.000Z`,
@@ -446,6 +318,7 @@ pub(crate) fn parse_timestamp(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn timestamps() {
@@ -464,13 +337,13 @@ mod tests {
 
     #[test]
     fn grant_keeps_token_type_and_reads_string_lifetimes() {
-        let grant = grant_from(&json!({"token_type": "Bearer", "access_token": "a",
+        let grant = grant_from(json!({"token_type": "Bearer", "access_token": "a",
             "refresh_token": "", "expires_in": "7200"}))
         .expect("grant");
         assert_eq!(grant.expires_in, 7200);
         assert_eq!(grant.refresh_token, None);
         assert_eq!(grant.extra["token_type"], "Bearer");
-        assert!(grant_from(&json!({"access_token": ""})).is_none());
+        assert!(grant_from(json!({"access_token": ""})).is_none());
     }
 
     #[test]

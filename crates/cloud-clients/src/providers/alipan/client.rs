@@ -5,20 +5,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use serde::Serialize;
 use serde_json::{Map, Value};
-use storage_helper::{StorageHandle, StorageHelper};
+use storage_helper::StorageHelper;
 
+use super::api::Empty;
+use super::error::name_drive;
 use super::{
-    AlipanEndpoints, AlipanProvider, DRIVE_FIELDS, Failure, call, code, config_text, credentials,
+    AlipanEndpoints, AlipanProtocol, AlipanProvider, DRIVE_FIELDS, config_text, credentials,
 };
-use crate::clock::to_system_time;
 use crate::error::{Error, Result};
 use crate::http::HttpClient;
-use crate::limiter::RateLimiter;
 use crate::provider::Grant;
 use crate::secret::{AccessToken, ClientSecret};
 use crate::storage::LoginStatus;
-use crate::token::{AccessorOptions, Call, TokenAccessor};
+use crate::token::{AccessorOptions, TokenAccessor};
+use crate::transport::{Transport, setup};
 
 /// The PKCE challenge method of a QR login without client secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -66,6 +68,13 @@ impl AlipanDrive {
         }
     }
 }
+
+crate::registry::registration!(
+    "alipan",
+    "Aliyun Drive (alipan)",
+    AlipanOptions,
+    AlipanClient
+);
 
 /// How an [`AlipanClient`] is set up.
 #[derive(Debug, Clone)]
@@ -128,60 +137,17 @@ impl Default for AlipanOptions {
 }
 
 impl AlipanOptions {
-    /// The Open Platform at `base_url` (a simulator, a proxy).
-    pub fn at(base_url: &str) -> Self {
-        Self {
-            endpoints: AlipanEndpoints::at(base_url),
-            ..Self::default()
-        }
-    }
+    crate::transport::shared_options!(AlipanEndpoints::at);
 
-    /// Sets the accessor options.
-    pub fn accessor(mut self, options: AccessorOptions) -> Self {
-        self.accessor = options;
-        self
-    }
-
-    /// Sets the client id.
-    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
-        self.client_id = Some(client_id.into());
-        self
-    }
-
-    /// Sets the client secret (QR logins then use it instead of PKCE).
-    pub fn client_secret(mut self, secret: ClientSecret) -> Self {
-        self.client_secret = Some(secret);
-        self
-    }
-
-    /// Sets the PKCE method.
-    pub fn pkce_method(mut self, method: PkceMethod) -> Self {
-        self.pkce_method = method;
-        self
-    }
-
-    /// Sets the drive the file operations work on.
-    pub fn drive(mut self, drive: AlipanDrive) -> Self {
-        self.drive = drive;
-        self
-    }
-
-    /// Sets the client-side request rate limit.
-    pub fn requests_per_second(mut self, value: f64) -> Self {
-        self.requests_per_second = value;
-        self
-    }
-
-    /// Sets the listing page size (clamped to 1–100).
-    pub fn page_size(mut self, value: u32) -> Self {
-        self.page_size = value;
-        self
-    }
-
-    /// Sets the QR status polling interval.
-    pub fn qr_poll_interval(mut self, value: Duration) -> Self {
-        self.qr_poll_interval = value;
-        self
+    crate::transport::setters! {
+        /// Sets the client secret (QR logins then use it instead of PKCE).
+        client_secret: ClientSecret,
+        /// Sets the PKCE method.
+        pkce_method: PkceMethod,
+        /// Sets the drive the file operations work on.
+        drive: AlipanDrive,
+        /// Sets the QR status polling interval.
+        qr_poll_interval: Duration,
     }
 }
 
@@ -190,52 +156,31 @@ impl AlipanOptions {
 /// operations.
 #[derive(Debug, Clone)]
 pub struct AlipanClient {
-    accessor: TokenAccessor,
-    handle: StorageHandle,
-    http: HttpClient,
-    limiter: Arc<RateLimiter>,
+    transport: Transport,
     options: Arc<AlipanOptions>,
     /// The last QR status reported per `sid`, so a poll waits for the next change.
     qr_seen: Arc<Mutex<HashMap<String, LoginStatus>>>,
 }
 
 impl AlipanClient {
-    /// A client for the storage of `storages` named in `options` (default `alipan`), using
-    /// the process-wide HTTP client.
-    pub fn new(storages: &StorageHelper, options: AlipanOptions) -> Result<Self> {
-        Self::with_http(storages, options, HttpClient::shared()?)
-    }
+    crate::transport::constructors!(AlipanOptions);
 
-    /// Like [`new`](Self::new) with a given HTTP client.
-    pub fn with_http(
-        storages: &StorageHelper,
-        options: AlipanOptions,
-        http: HttpClient,
-    ) -> Result<Self> {
-        let handle = storages.handle(options.storage.as_str());
+    fn build(storages: &StorageHelper, options: AlipanOptions, http: HttpClient) -> Self {
         let provider = Arc::new(
             AlipanProvider::new(options.endpoints.clone())
                 .with_credentials(options.client_id.clone(), options.client_secret.clone()),
         );
-        let accessor = TokenAccessor::new(
-            handle.clone(),
-            provider,
-            http.clone(),
-            options.accessor.clone(),
-        );
-        Ok(Self {
-            accessor,
-            handle,
-            http,
-            limiter: Arc::new(RateLimiter::per_second(options.requests_per_second)),
+        let transport = Transport::new(storages, provider, AlipanProtocol, setup!(options, http));
+        Self {
+            transport,
             options: Arc::new(options),
             qr_seen: Arc::new(Mutex::new(HashMap::new())),
-        })
+        }
     }
 
     /// The token accessor (state, watch, `access_token`).
     pub fn accessor(&self) -> &TokenAccessor {
-        &self.accessor
+        self.transport.accessor()
     }
 
     /// The endpoints in use.
@@ -248,12 +193,8 @@ impl AlipanClient {
         &self.options
     }
 
-    pub(crate) fn http(&self) -> &HttpClient {
-        &self.http
-    }
-
-    pub(crate) fn storage_handle(&self) -> &StorageHandle {
-        &self.handle
+    pub(crate) fn transport(&self) -> &Transport {
+        &self.transport
     }
 
     pub(crate) fn page_size(&self) -> u32 {
@@ -267,14 +208,14 @@ impl AlipanClient {
     /// The application's client id and secret (options first, then the storage config).
     /// No client id → [`Error::Configuration`].
     pub(crate) fn credentials(&self) -> Result<(String, Option<ClientSecret>)> {
-        let config = self.handle.get_conf()?;
+        let config = self.transport.handle().get_conf()?;
         let (id, secret) = credentials(
             self.options.client_id.as_deref(),
             self.options.client_secret.as_ref(),
             &config,
         );
         let id = id.ok_or_else(|| Error::Configuration {
-            storage: self.accessor.storage().to_owned(),
+            storage: self.transport.storage().to_owned(),
             message: "alipan needs your application's client id from the alipan Open Platform \
                       (and its client secret, if it has one): set `client_id` (and \
                       `client_secret`) in the storage's config or in AlipanOptions"
@@ -295,61 +236,46 @@ impl AlipanClient {
         let mut extra = grant.extra.clone();
         extra.extend(drive_fields(&info));
         let grant = Grant { extra, ..grant };
-        let token = self.accessor.save_login(grant).await?;
-        tracing::info!(storage = %self.accessor.storage(), "alipan login saved with drive info");
+        let token = self.accessor().save_login(grant).await?;
+        tracing::info!(storage = %self.transport.storage(), "alipan login saved with drive info");
         Ok(token)
     }
 
     /// `user/getDriveInfo` with a given token (right after a login, before it is saved).
     async fn fetch_drive_info(&self, token: &AccessToken) -> Result<Value> {
-        let operation = "reading drive info";
-        let mut retries = 0;
-        loop {
-            self.limiter.acquire().await;
-            let request = self
-                .http
-                .client()
-                .post(self.endpoints().url("/adrive/v1.0/user/getDriveInfo"))
-                .bearer_auth(token.secret())
-                .json(&Map::new());
-            match call(request).await {
-                Err(Failure::RateLimited(hint)) if retries < self.options.rate_limit_retries => {
-                    retries += 1;
-                    tokio::time::sleep(self.rate_limit_wait(hint)).await;
-                }
-                other => return other.map_err(|f| self.failure(operation, f, None)),
-            }
-        }
+        let url = self.endpoints().url("/adrive/v1.0/user/getDriveInfo");
+        self.transport
+            .call_with("reading drive info", token, |client| {
+                client.post(&url).json(&Empty {})
+            })
+            .await
     }
 
     /// The account's drive information (`user/getDriveInfo`) with the current token.
     pub async fn drive_info(&self) -> Result<Value> {
-        self.post(
-            "reading drive info",
-            "/adrive/v1.0/user/getDriveInfo",
-            Value::Object(Map::new()),
-        )
-        .await
+        let path = "/adrive/v1.0/user/getDriveInfo";
+        self.post("reading drive info", path, None, &Empty {}).await
     }
 
     /// The drive the file operations work on, per [`AlipanOptions::drive`]. When the stored
     /// config has no drive information (tokens saved without
     /// [`complete_login`](Self::complete_login)), it is fetched and stored first.
     pub async fn drive_id(&self) -> Result<String> {
-        let config = self.handle.get_conf()?;
+        let config = self.transport.handle().get_conf()?;
         if let Some(id) = self.pick_drive(&config) {
             return Ok(id);
         }
         if DRIVE_FIELDS[3..].iter().all(|f| !config.contains_key(*f)) {
             let info = self.drive_info().await?;
             let patch: Map<String, Value> = drive_fields(&info).collect();
-            self.handle.patch(Value::Object(patch)).await?;
-            if let Some(id) = self.pick_drive(&self.handle.get_conf()?) {
+            let handle = self.transport.handle();
+            handle.patch(Value::Object(patch)).await?;
+            if let Some(id) = self.pick_drive(&handle.get_conf()?) {
                 return Ok(id);
             }
         }
         Err(Error::Configuration {
-            storage: self.accessor.storage().to_owned(),
+            storage: self.transport.storage().to_owned(),
             message: format!(
                 "the alipan account has no drive for the configured choice ({:?}: none of {} \
                  is set); log in again or choose another drive in AlipanOptions",
@@ -368,98 +294,20 @@ impl AlipanClient {
             .find_map(|f| config_text(config, f))
     }
 
-    fn rate_limit_wait(&self, hint: Option<Duration>) -> Duration {
-        hint.unwrap_or(Duration::from_secs(1))
-            .min(self.options.max_rate_limit_wait)
-    }
-
-    /// A resource call (`POST` with a JSON body) with the current token: rate-limited on
-    /// our side, refreshed and repeated once when the token is rejected, waited out
-    /// (bounded) when the provider rate-limits. Returns the answer's payload.
-    pub(crate) async fn post(&self, operation: &str, path: &str, body: Value) -> Result<Value> {
-        let url = self.endpoints().url(path);
-        let drive = body
-            .get("drive_id")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let mut retries = 0;
-        loop {
-            let result = self
-                .accessor
-                .with_token(true, |token| {
-                    let request = self
-                        .http
-                        .client()
-                        .post(&url)
-                        .bearer_auth(token.secret())
-                        .json(&body);
-                    async move {
-                        self.limiter.acquire().await;
-                        match call(request).await {
-                            Err(f) if f.token_rejected() => Ok(Call::TokenRejected),
-                            other => Ok(Call::Done(other)),
-                        }
-                    }
-                })
-                .await?;
-            match result {
-                Err(Failure::RateLimited(hint)) if retries < self.options.rate_limit_retries => {
-                    retries += 1;
-                    let wait = self.rate_limit_wait(hint);
-                    tracing::debug!(storage = %self.accessor.storage(), ?wait, "rate limited; waiting");
-                    tokio::time::sleep(wait).await;
-                }
-                other => return other.map_err(|f| self.failure(operation, f, drive.as_deref())),
-            }
-        }
-    }
-
-    /// A typed error for a failed call; drive errors name the drive.
-    pub(crate) fn failure(&self, operation: &str, failure: Failure, drive: Option<&str>) -> Error {
-        let storage = self.accessor.storage().to_owned();
-        match failure {
-            Failure::Code {
-                code: c, message, ..
-            } => {
-                let message = match drive {
-                    Some(drive)
-                        if c == code::USER_NOT_ALLOWED_ACCESS_DRIVE
-                            || c == code::FORBIDDEN_DRIVE_NOT_VALID =>
-                    {
-                        format!(
-                            "drive {drive} cannot be used by this account ({message}); log in \
-                             again or choose another drive"
-                        )
-                    }
-                    _ => message,
-                };
-                Error::Provider {
-                    storage,
-                    operation: operation.to_owned(),
-                    code: c,
-                    message,
-                }
-            }
-            Failure::RateLimited(hint) => Error::RateLimited {
-                storage,
-                until: to_system_time(
-                    self.accessor.now_ms()
-                        + hint.map_or(1_000, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-                ),
-            },
-            Failure::Transient(reason) => Error::Transient { storage, reason },
-        }
-    }
-
-    /// A call without token (login endpoints); returns the payload.
-    pub(crate) async fn unauthenticated(
+    /// A resource call (`POST` with a JSON body) with the current token (see
+    /// [`Transport::call`]). Returns the answer's payload; a refused drive is named.
+    pub(crate) async fn post<B: Serialize + Sync>(
         &self,
         operation: &str,
-        request: reqwest::RequestBuilder,
+        path: &str,
+        drive: Option<&str>,
+        body: &B,
     ) -> Result<Value> {
-        call(request)
+        let url = self.endpoints().url(path);
+        self.transport
+            .call(operation, |client| client.post(&url).json(body))
             .await
-            .map_err(|failure| self.failure(operation, failure, None))
+            .map_err(|err| name_drive(err, drive))
     }
 }
 

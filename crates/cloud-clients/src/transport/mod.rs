@@ -1,0 +1,306 @@
+//! One request pipeline for every provider.
+//!
+//! A provider hands the transport a built request and gets the answer's payload or a typed
+//! [`Error`]. On the way the transport puts the access token from the [`TokenAccessor`]
+//! into the `Authorization` header, waits for the client-side rate limiter, sends with the
+//! request's timeout, classifies HTTP 429, 5xx, timeouts and resets itself and everything
+//! else through the provider's [`Protocol::classify`], waits out a provider rate limit a
+//! bounded number of times, and — through [`TokenAccessor::with_token`] — refreshes a
+//! rejected token once and repeats the (idempotent) call. Downloads share its HTTP client.
+
+mod download;
+mod failure;
+mod options;
+mod paging;
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use storage_helper::{StorageHandle, StorageHelper};
+
+pub(crate) use failure::{Failure, Refusal};
+pub(crate) use options::{constructors, setters, setup, shared_options};
+pub(crate) use paging::paged;
+
+use crate::error::{Error, ProviderErrorKind, Result};
+use crate::http::{HttpClient, describe, reset_hint};
+use crate::limiter::RateLimiter;
+use crate::provider::TokenProvider;
+use crate::secret::AccessToken;
+use crate::storage::{DownloadLink, Progress};
+use crate::token::{AccessorOptions, Call, TokenAccessor};
+
+/// How a provider wants the access token sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code)] // `Raw` is for OpenList, whose tokens go without `Bearer`.
+pub(crate) enum Auth {
+    /// `Authorization: Bearer <token>` (115, alipan).
+    Bearer,
+    /// `Authorization: <token>`.
+    Raw,
+}
+
+/// One HTTP answer, handed to a provider's classifier.
+pub(crate) struct Answer<'a> {
+    /// The HTTP status (never 429 or 5xx: the transport classifies those itself).
+    pub status: reqwest::StatusCode,
+    /// The provider's "retry after" hint from the headers.
+    pub retry_after: Option<Duration>,
+    /// The body.
+    pub body: &'a [u8],
+}
+
+/// What a provider contributes to the transport: how its answers read.
+pub(crate) trait Protocol: Send + Sync + std::fmt::Debug + 'static {
+    /// How the access token is sent.
+    fn auth(&self) -> Auth {
+        Auth::Bearer
+    }
+
+    /// The payload of a successful answer, or the class of the failure. The only place a
+    /// provider's error codes are looked at.
+    fn classify(&self, answer: Answer<'_>) -> Result<Value, Failure>;
+}
+
+/// How often a rate-limited call is repeated after waiting, and the longest wait.
+#[derive(Debug, Clone)]
+pub(crate) struct RetryPolicy {
+    pub rate_limit_retries: u32,
+    pub max_rate_limit_wait: Duration,
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `retries + 1`; `None` when the retries are used up.
+    fn wait(&self, retries: u32, hint: Option<Duration>) -> Option<Duration> {
+        (retries < self.rate_limit_retries).then(|| {
+            hint.unwrap_or(Duration::from_secs(1))
+                .min(self.max_rate_limit_wait)
+        })
+    }
+}
+
+/// What a client's options say about its transport.
+#[derive(Debug, Clone)]
+pub(crate) struct Setup {
+    pub storage: String,
+    pub http: HttpClient,
+    pub requests_per_second: f64,
+    pub retry: RetryPolicy,
+    pub accessor: AccessorOptions,
+}
+
+/// The request pipeline of one storage.
+#[derive(Debug, Clone)]
+pub(crate) struct Transport {
+    accessor: TokenAccessor,
+    handle: StorageHandle,
+    http: HttpClient,
+    limiter: Arc<RateLimiter>,
+    retry: RetryPolicy,
+    protocol: Arc<dyn Protocol>,
+}
+
+/// A transport-level failure (connect, reset, timeout, cut-off body).
+fn transport_failure(err: reqwest::Error) -> Failure {
+    Failure::Transient {
+        timed_out: err.is_timeout(),
+        reason: describe(err),
+    }
+}
+
+/// Sends `request` as it is and classifies the answer: 429, 5xx and transport errors here,
+/// everything else by `protocol`. Also used by the refresh calls, which have no transport.
+pub(crate) async fn send(
+    protocol: &dyn Protocol,
+    request: reqwest::RequestBuilder,
+) -> Result<Value, Failure> {
+    let response = request.send().await.map_err(transport_failure)?;
+    let status = response.status();
+    let retry_after = reset_hint(response.headers());
+    if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        return Err(Failure::RateLimited(retry_after));
+    }
+    if status.is_server_error() {
+        return Err(Failure::transient(format!(
+            "the server answered HTTP {status}"
+        )));
+    }
+    let body = response.bytes().await.map_err(transport_failure)?;
+    protocol.classify(Answer {
+        status,
+        retry_after,
+        body: &body,
+    })
+}
+
+impl Transport {
+    /// The transport of `storage`, whose tokens `provider` refreshes.
+    pub(crate) fn new<P: Protocol>(
+        storages: &StorageHelper,
+        provider: Arc<dyn TokenProvider>,
+        protocol: P,
+        setup: Setup,
+    ) -> Self {
+        let handle = storages.handle(setup.storage.as_str());
+        let http = setup.http;
+        let accessor = TokenAccessor::new(handle.clone(), provider, http.clone(), setup.accessor);
+        Self {
+            accessor,
+            handle,
+            http,
+            limiter: Arc::new(RateLimiter::per_second(setup.requests_per_second)),
+            retry: setup.retry,
+            protocol: Arc::new(protocol),
+        }
+    }
+
+    /// The token accessor.
+    pub(crate) fn accessor(&self) -> &TokenAccessor {
+        &self.accessor
+    }
+
+    /// The storage's handle.
+    pub(crate) fn handle(&self) -> &StorageHandle {
+        &self.handle
+    }
+
+    /// The HTTP client.
+    pub(crate) fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
+    /// The storage type.
+    pub(crate) fn storage(&self) -> &str {
+        self.accessor.storage()
+    }
+
+    /// Sends `request` as it is (no token, no rate limiter) and classifies the answer.
+    pub(crate) async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, Failure> {
+        send(self.protocol.as_ref(), request).await
+    }
+
+    /// A call without token (login endpoints): the payload or a typed error.
+    pub(crate) async fn unauthenticated(
+        &self,
+        operation: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Value> {
+        self.send(request)
+            .await
+            .map_err(|failure| self.error(operation, failure))
+    }
+
+    /// An idempotent call with the current token: rate-limited on our side, refreshed and
+    /// repeated once when the token is rejected, waited out (bounded) when the provider
+    /// rate-limits. `build` makes the request (without `Authorization`) each time.
+    pub(crate) async fn call<B>(&self, operation: &str, build: B) -> Result<Value>
+    where
+        B: Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync,
+    {
+        self.retrying(operation, || {
+            self.accessor.with_token(true, |token| {
+                let request = self.authorize(build(self.http.client()), &token);
+                async move {
+                    self.limiter.acquire().await;
+                    match self.send(request).await {
+                        Err(Failure::TokenRejected(_)) => Ok(Call::TokenRejected),
+                        other => Ok(Call::Done(other)),
+                    }
+                }
+            })
+        })
+        .await
+    }
+
+    /// Like [`call`](Self::call) with a given token (one not saved yet, right after a
+    /// login): no refresh when it is rejected.
+    pub(crate) async fn call_with<B>(
+        &self,
+        operation: &str,
+        token: &AccessToken,
+        build: B,
+    ) -> Result<Value>
+    where
+        B: Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync,
+    {
+        self.retrying(operation, || async {
+            self.limiter.acquire().await;
+            let request = self.authorize(build(self.http.client()), token);
+            Ok(self.send(request).await)
+        })
+        .await
+    }
+
+    /// Repeats `attempt` while the provider rate-limits and retries are left.
+    async fn retrying<F, Fut>(&self, operation: &str, mut attempt: F) -> Result<Value>
+    where
+        F: FnMut() -> Fut + Send,
+        Fut: Future<Output = Result<Result<Value, Failure>>> + Send,
+    {
+        let mut retries = 0;
+        loop {
+            match attempt().await? {
+                Err(Failure::RateLimited(hint)) => match self.retry.wait(retries, hint) {
+                    Some(wait) => {
+                        retries += 1;
+                        tracing::debug!(storage = %self.storage(), ?wait, "rate limited; waiting");
+                        tokio::time::sleep(wait).await;
+                    }
+                    None => return Err(self.error(operation, Failure::RateLimited(hint))),
+                },
+                other => return other.map_err(|failure| self.error(operation, failure)),
+            }
+        }
+    }
+
+    fn authorize(
+        &self,
+        request: reqwest::RequestBuilder,
+        token: &AccessToken,
+    ) -> reqwest::RequestBuilder {
+        match self.protocol.auth() {
+            Auth::Bearer => request.bearer_auth(token.secret()),
+            Auth::Raw => request.header(reqwest::header::AUTHORIZATION, token.secret()),
+        }
+    }
+
+    /// The public error for a failed `operation`.
+    pub(crate) fn error(&self, operation: &str, failure: Failure) -> Error {
+        failure.into_error(self.storage(), operation, self.accessor.now_ms())
+    }
+
+    /// An error for an answer the provider sent but that cannot be used (`malformed`, …).
+    pub(crate) fn refused(
+        &self,
+        operation: &str,
+        kind: ProviderErrorKind,
+        code: &str,
+        message: &str,
+    ) -> Error {
+        Error::Provider {
+            storage: self.storage().to_owned(),
+            operation: operation.to_owned(),
+            kind,
+            code: code.to_owned(),
+            message: message.to_owned(),
+        }
+    }
+
+    /// An answer without a field it must have.
+    pub(crate) fn malformed(&self, operation: &str, message: &str) -> Error {
+        self.refused(operation, ProviderErrorKind::Other, "malformed", message)
+    }
+
+    /// Fetches `link` into `dest` with progress (see [`download::fetch_to_file`]).
+    pub(crate) async fn download(
+        &self,
+        link: &DownloadLink,
+        dest: &Path,
+        progress: Progress<'_>,
+    ) -> Result<u64> {
+        download::fetch_to_file(self.storage(), &self.http, link, dest, progress).await
+    }
+}
