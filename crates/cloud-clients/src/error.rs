@@ -33,13 +33,13 @@ pub enum ProviderErrorKind {
 #[non_exhaustive]
 pub enum Error {
     /// No token is stored for this storage.
-    #[error("{storage} is not logged in: no token is stored — log in with a QR code")]
+    #[error("{storage} is not logged in: no token is stored — log in first")]
     LoggedOut {
         /// The storage type.
         storage: String,
     },
-    /// Only a new QR login helps.
-    #[error("{storage} needs a new QR login: {reason}")]
+    /// Only a new login (QR, password) helps.
+    #[error("{storage} needs a new login: {reason}")]
     NeedsLogin {
         /// The storage type.
         storage: String,

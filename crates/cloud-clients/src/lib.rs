@@ -73,7 +73,7 @@ mod tokens;
 mod transport;
 mod util;
 
-pub use providers::{alipan, u115};
+pub use providers::{alipan, alist, u115};
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use download::{FALLBACK_FILE_NAME, MAX_FILE_NAME_BYTES, safe_file_name};

@@ -64,7 +64,9 @@ pub trait QrLoginFlow: Send + Sync {
 
 /// A login with user name and password; the session token it yields is saved before
 /// [`login_with_password`](Self::login_with_password) returns. The password is never
-/// stored, logged or put into an error.
+/// logged or put into an error; a provider that must log in again by itself (OpenList,
+/// whose sessions die with every server restart) stores it where the application keeps
+/// it (MoviePilot's `password` field of the storage config), and nowhere else.
 #[async_trait::async_trait]
 pub trait PasswordLogin: Send + Sync {
     /// Logs in and saves the session token.

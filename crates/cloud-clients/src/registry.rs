@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | `u115` | `u115`, `u115-…`, `u115_…` | QR |
 //! | `alipan` | `alipan`, `alipan-…`, `alipan_…` | QR |
+//! | `alist` | `alist`, `alist-…`, `alist_…` (OpenList / AList) | password, permanent token |
 //!
 //! Adding a provider: its folder under `providers/` declares a [`Registration`] (with
 //! [`registration!`](crate::registry::registration)) and one line in [`PROVIDERS`] names it.
@@ -15,19 +16,24 @@ use storage_helper::StorageHelper;
 
 use crate::error::{Error, Result};
 use crate::http::{HttpClient, HttpOptions};
-use crate::providers::{alipan, u115};
+use crate::providers::{alipan, alist, u115};
 use crate::storage::CloudStorage;
 use crate::token::AccessorOptions;
 
 /// Every provider, in the order their storage types are tried. One line per provider.
-const PROVIDERS: &[&Registration] = &[&u115::REGISTRATION, &alipan::REGISTRATION];
+const PROVIDERS: &[&Registration] = &[
+    &u115::REGISTRATION,
+    &alipan::REGISTRATION,
+    &alist::REGISTRATION,
+];
 
 /// How [`open`] sets up a client.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct OpenOptions {
     /// Base URL overrides by provider name: `u115` points every 115 host at one URL,
-    /// `alipan` the Open Platform host (a simulator, a proxy).
+    /// `alipan` the Open Platform host, `alist` the OpenList server in place of the
+    /// config's `url` (a simulator, a proxy).
     pub endpoints: HashMap<String, String>,
     /// Options of a dedicated HTTP client; `None` uses the process-wide client.
     pub http: Option<HttpOptions>,
@@ -36,7 +42,7 @@ pub struct OpenOptions {
 }
 
 impl OpenOptions {
-    /// Points provider `provider` (`u115`, `alipan`) at `base_url`.
+    /// Points provider `provider` (`u115`, `alipan`, `alist`) at `base_url`.
     pub fn endpoint(mut self, provider: impl Into<String>, base_url: impl Into<String>) -> Self {
         self.endpoints.insert(provider.into(), base_url.into());
         self
@@ -134,8 +140,8 @@ pub fn providers() -> impl Iterator<Item = &'static str> {
 }
 
 /// The client for the storage `storage_type` of `storages`: the provider is chosen by the
-/// type (`u115`, `u115-…`, `alipan`, `alipan-…`). The storage need not exist yet (a login
-/// creates it). An unknown type is [`Error::UnknownStorageType`].
+/// type (`u115`, `u115-…`, `alipan`, `alipan-…`, `alist`, `alist-…`). The storage need not
+/// exist yet (a login creates it). An unknown type is [`Error::UnknownStorageType`].
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -191,7 +197,8 @@ mod tests {
         assert_eq!(provider_of("alipan-work"), Some("alipan"));
         assert_eq!(provider_of("u1150"), None);
         assert_eq!(provider_of("local"), None);
-        assert_eq!(providers().collect::<Vec<_>>(), ["u115", "alipan"]);
+        assert_eq!(providers().collect::<Vec<_>>(), ["u115", "alipan", "alist"]);
+        assert_eq!(provider_of("alist"), Some("alist"));
         assert_eq!(display_name("u115-demo"), "115");
         assert_eq!(display_name("alipan"), "Aliyun Drive (alipan)");
         assert_eq!(display_name("local"), "local");

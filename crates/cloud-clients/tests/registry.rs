@@ -43,6 +43,17 @@ async fn open_picks_the_provider_by_storage_type() -> anyhow::Result<()> {
             format!("{storage} does not support password login; it supports: QR login")
         );
     }
+    // OpenList: a password login or a permanent token, no QR code.
+    let drive = cloud_clients::open(&storages, "alist", &options)?;
+    assert_eq!(drive.display_name(), "OpenList (AList)");
+    assert_eq!(drive.logins(), [LoginKind::Password, LoginKind::FixedToken]);
+    assert!(drive.password_login().is_some() && drive.qr_login().is_none());
+    let err = drive.require_qr_login().err().expect("no QR login");
+    assert_eq!(
+        err.to_string(),
+        "alist does not support QR login; it supports: password login, a fixed token"
+    );
+    assert_eq!(cloud_clients::provider_of("alist-nas"), Some("alist"));
     let err = cloud_clients::open(&storages, "dropbox", &options).expect_err("unknown type");
     assert!(matches!(err, Error::UnknownStorageType { .. }), "{err:?}");
     assert_eq!(cloud_clients::provider_of("u115-demo"), Some("u115"));

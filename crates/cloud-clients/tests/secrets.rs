@@ -123,3 +123,97 @@ fn login_refresh_and_requests_at_trace_never_show_a_token() -> anyhow::Result<()
     }
     Ok(())
 }
+
+#[test]
+fn alist_password_sessions_and_signed_links_never_show() -> anyhow::Result<()> {
+    use cloud_clients::{CloudStorage, Password, PasswordLogin};
+    use cloud_sim::Malformed;
+
+    use crate::alist::{AlistEnv, PASSWORD, STORAGE, USER};
+
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let dbs = runtime.block_on(test_support::backends())?;
+
+    let (secrets, shown) = tracing::subscriber::with_default(subscriber, || {
+        runtime.block_on(async {
+            let mut secrets = vec![PASSWORD.to_owned()];
+            let mut shown = Vec::new();
+            for db in &dbs {
+                let env = AlistEnv::new(&db.url).await?;
+                let client = env.client()?;
+                let wrong = client
+                    .login_with_password(USER, &Password::new("wrong-password-123"))
+                    .await
+                    .expect_err("refused");
+                secrets.push("wrong-password-123".into());
+                env.login().await?;
+                let first = client.access_token().await?;
+                env.sim.add_file(USER, "/m.mkv", b"bytes".to_vec())?;
+                let item = client.stat("/m.mkv").await?.expect("seeded");
+                let link = client.download_url(&item).await?;
+                // A restart: one re-login.
+                env.sim.restart();
+                client.stat("/m.mkv").await?;
+                let second = client.access_token().await?;
+                env.sim
+                    .inject_fault("/api/fs/get", Fault::Malformed(Malformed::Html), 1);
+                let html = client.stat("/m.mkv").await.expect_err("HTML");
+                for err in [&wrong, &html] {
+                    shown.push(format!("{err} {err:?}"));
+                }
+                shown.push(format!(
+                    "{client:?} {:?} {link:?} {item:?} {first:?} {second}",
+                    client.accessor()
+                ));
+                shown.push(format!(
+                    "{:?}",
+                    env.storages.handle(STORAGE).get_fresh().await?
+                ));
+                secrets.extend([
+                    first.secret().to_owned(),
+                    second.secret().to_owned(),
+                    link.url.clone(),
+                    env.sim.permanent_token(),
+                ]);
+                if let Some((_, sign)) = link.url.split_once("sign=") {
+                    secrets.push(sign.to_owned());
+                }
+            }
+            anyhow::Ok((secrets, shown))
+        })
+    })?;
+
+    let logs = String::from_utf8(
+        captured
+            .0
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .clone(),
+    )?;
+    assert!(
+        logs.lines().count() > 5,
+        "TRACE output was captured:\n{logs}"
+    );
+    for secret in secrets.iter().filter(|s| s.len() >= 8) {
+        assert!(
+            !logs.contains(secret.as_str()),
+            "a secret leaked into the logs"
+        );
+        for text in &shown {
+            assert!(
+                !text.contains(secret.as_str()),
+                "a secret leaked into: {text}"
+            );
+        }
+    }
+    Ok(())
+}

@@ -2,6 +2,8 @@
 //! (when configured, mandatory in CI) a real PostgreSQL server.
 
 mod alipan;
+mod alist;
+mod alist_processes;
 mod authed;
 mod common;
 mod conformance;

@@ -129,7 +129,7 @@ pub enum StorageAction {
 
 #[derive(Args, Debug)]
 pub struct LoginArgs {
-    /// The storage type (`u115`, `alipan`).
+    /// The storage type (`u115`, `alipan`, `alist`).
     pub storage: String,
     /// Your application's APP ID / client id; saved in the storage's config.
     #[arg(long)]

@@ -56,7 +56,7 @@ async fn exit_codes() -> anyhow::Result<()> {
     sim.revoke(ACCOUNT)?;
     let out = cloudctl(url, Some(&sim), &["token", "print", "u115"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(stderr(&out).contains("needs a new QR login"));
+    assert!(stderr(&out).contains("needs a new login"));
     assert_eq!(
         stderr(&out).lines().count(),
         1,

@@ -51,7 +51,7 @@ fn an_unknown_storage_type_is_a_usage_error() -> anyhow::Result<()> {
     let out = cloudctl(db.url.as_str(), None, &["login", "dropbox"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("supported: u115, alipan"),
+        stderr(&out).contains("supported: u115, alipan, alist"),
         "{}",
         stderr(&out)
     );

@@ -1,6 +1,7 @@
 //! End-to-end runs of the `cloudctl` binary against the 115 simulator, on a SQLite file and
 //! (when configured, mandatory in CI) PostgreSQL.
 
+mod alist;
 mod cli;
 mod downloads;
 mod exits;

@@ -4,4 +4,5 @@
 //! retries, "token rejected → refresh once → retry") is the [`transport`](crate::transport).
 
 pub mod alipan;
+pub mod alist;
 pub mod u115;

@@ -35,11 +35,10 @@ use crate::token::{AccessorOptions, Call, TokenAccessor};
 
 /// How a provider wants the access token sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // `Raw` is for OpenList, whose tokens go without `Bearer`.
 pub(crate) enum Auth {
     /// `Authorization: Bearer <token>` (115, alipan).
     Bearer,
-    /// `Authorization: <token>`.
+    /// `Authorization: <token>` (OpenList).
     Raw,
 }
 
@@ -155,6 +154,13 @@ impl Transport {
             retry: setup.retry,
             protocol: Arc::new(protocol),
         }
+    }
+
+    /// The same pipeline serving `accessor` instead (a fixed token the application
+    /// manages, such as OpenList's permanent token).
+    pub(crate) fn with_accessor(mut self, accessor: TokenAccessor) -> Self {
+        self.accessor = accessor;
+        self
     }
 
     /// The token accessor.

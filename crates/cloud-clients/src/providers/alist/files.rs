@@ -1,0 +1,305 @@
+//! OpenList file operations: [`CloudStorage`] for [`AlistClient`]. Items are addressed
+//! by path (OpenList has no stable ids): `file_id` is the path, `parent_id` the parent's.
+
+use std::path::Path;
+
+use futures::stream::BoxStream;
+use serde_json::Map;
+
+use super::api::{
+    GetRequest, ListAnswer, ListRequest, MkdirRequest, Obj, RemoveRequest, RenameRequest,
+    TransferRequest,
+};
+use super::client::AlistClient;
+use crate::error::{Error, ProviderErrorKind, Result};
+use crate::json::parse;
+use crate::login::{LoginKind, PasswordLogin};
+use crate::storage::{
+    CloudStorage, DownloadLink, FileItem, FileKind, Progress, Usage, existing_folder, extension,
+    join, normalize,
+};
+use crate::token::TokenAccessor;
+use crate::transport::paged;
+
+/// The folder of `path` (`/` for top-level items).
+fn parent_of(path: &str) -> String {
+    match path.rsplit_once('/') {
+        Some(("", _)) | None => "/".to_owned(),
+        Some((parent, _)) => parent.to_owned(),
+    }
+}
+
+/// Unix seconds of an RFC 3339 time (`2024-05-17T13:47:55.4174917+08:00`, `…Z`).
+pub(crate) fn parse_time(text: &str) -> Option<i64> {
+    let num = |s: &str| s.parse::<i64>().ok();
+    let (date, rest) = text.split_once('T')?;
+    let mut parts = date.splitn(3, '-');
+    let (y, m, d) = (
+        num(parts.next()?)?,
+        num(parts.next()?)?,
+        num(parts.next()?)?,
+    );
+    let time = rest.get(..8)?;
+    let (h, mi, s) = (
+        num(time.get(..2)?)?,
+        num(time.get(3..5)?)?,
+        num(time.get(6..8)?)?,
+    );
+    let zone = rest
+        .get(8..)?
+        .trim_start_matches(|c: char| c == '.' || c.is_ascii_digit());
+    let offset = match zone {
+        "Z" | "z" | "" => 0,
+        z => {
+            let sign = if z.starts_with('-') { -1 } else { 1 };
+            let (zh, zm) = (num(z.get(1..3)?)?, num(z.get(4..6)?)?);
+            sign * (zh * 3600 + zm * 60)
+        }
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + mi * 60 + s - offset)
+}
+
+/// `path` with every segment percent-encoded, for a `/d` link.
+fn escape_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(char::from(byte));
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+impl AlistClient {
+    /// A [`FileItem`] from an OpenList object in folder `parent`.
+    fn item_in(&self, parent: &str, obj: Obj) -> FileItem {
+        let path = join(parent, &obj.name);
+        let file = !obj.is_dir;
+        FileItem {
+            storage: self.accessor().storage().to_owned(),
+            kind: if file {
+                FileKind::File
+            } else {
+                FileKind::Folder
+            },
+            extension: if file { extension(&obj.name) } else { None },
+            size: file.then_some(obj.size),
+            modified: parse_time(&obj.modified),
+            file_id: path.clone(),
+            parent_id: Some(parent.to_owned()),
+            name: obj.name,
+            path,
+            extra: Map::new(),
+        }
+    }
+
+    /// The object at `path` as `/api/fs/get` gives it; `None` when nothing is there.
+    async fn get(&self, path: &str) -> Result<Option<Obj>> {
+        let request = GetRequest { path, password: "" };
+        match self.post("reading an item", "/api/fs/get", &request).await {
+            Ok(data) => Ok(Some(parse(data).unwrap_or_default())),
+            Err(err) if err.is_not_found() => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn transfer(
+        &self,
+        route: &str,
+        operation: &str,
+        item: &FileItem,
+        folder: &FileItem,
+    ) -> Result<()> {
+        let src_dir = parent_of(&item.path);
+        let request = TransferRequest {
+            src_dir: &src_dir,
+            dst_dir: &folder.path,
+            names: [item.name.as_str()],
+        };
+        self.post(operation, route, &request).await.map(drop)
+    }
+}
+
+#[async_trait::async_trait]
+impl CloudStorage for AlistClient {
+    fn logins(&self) -> Vec<LoginKind> {
+        vec![LoginKind::Password, LoginKind::FixedToken]
+    }
+
+    fn password_login(&self) -> Option<&dyn PasswordLogin> {
+        Some(self)
+    }
+
+    fn accessor(&self) -> &TokenAccessor {
+        AlistClient::accessor(self)
+    }
+
+    /// OpenList reports no space usage (MoviePilot's `alist` storage has none either).
+    async fn usage(&self) -> Result<Usage> {
+        Err(self.transport().refused(
+            "reading the space usage",
+            ProviderErrorKind::Other,
+            "unsupported",
+            "OpenList reports no space usage",
+        ))
+    }
+
+    /// `/`, addressed by its path like every item.
+    fn root(&self) -> FileItem {
+        let folder = Obj {
+            is_dir: true,
+            ..Obj::default()
+        };
+        let mut root = self.item_in("", folder);
+        root.parent_id = None;
+        root
+    }
+
+    fn list<'a>(&'a self, folder: &'a FileItem) -> BoxStream<'a, Result<FileItem>> {
+        let per_page = self.page_size();
+        paged(move |page: Option<u64>| async move {
+            let page = page.unwrap_or(1);
+            let request = ListRequest {
+                path: &folder.path,
+                password: "",
+                page,
+                per_page,
+                refresh: false,
+            };
+            let data = self
+                .post("listing a folder", "/api/fs/list", &request)
+                .await?;
+            let answer: ListAnswer = parse(data).unwrap_or_default();
+            let objs = answer.content.unwrap_or_default();
+            let more = !objs.is_empty() && page.saturating_mul(per_page) < answer.total;
+            let items = objs
+                .into_iter()
+                .map(|o| self.item_in(&folder.path, o))
+                .collect();
+            Ok((items, more.then_some(page + 1)))
+        })
+    }
+
+    async fn stat(&self, path: &str) -> Result<Option<FileItem>> {
+        let path = normalize(path);
+        if path == "/" {
+            return Ok(Some(self.root()));
+        }
+        Ok(self
+            .get(&path)
+            .await?
+            .map(|obj| self.item_in(&parent_of(&path), obj)))
+    }
+
+    async fn make_folder(&self, parent: &FileItem, name: &str) -> Result<FileItem> {
+        let path = join(&parent.path, name);
+        match self
+            .post(
+                "making a folder",
+                "/api/fs/mkdir",
+                &MkdirRequest { path: &path },
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(err) if err.is_already_exists() => return existing_folder(self, &path, err).await,
+            Err(err) => return Err(err),
+        }
+        match self.stat(&path).await? {
+            Some(item) if item.is_folder() => Ok(item),
+            _ => Err(self
+                .transport()
+                .malformed("making a folder", "the new folder cannot be found")),
+        }
+    }
+
+    async fn rename(&self, item: &FileItem, new_name: &str) -> Result<()> {
+        let request = RenameRequest {
+            path: &item.path,
+            name: new_name,
+        };
+        self.post("renaming", "/api/fs/rename", &request)
+            .await
+            .map(drop)
+    }
+
+    async fn move_to(&self, item: &FileItem, folder: &FileItem) -> Result<()> {
+        self.transfer("/api/fs/move", "moving", item, folder).await
+    }
+
+    async fn copy_to(&self, item: &FileItem, folder: &FileItem) -> Result<()> {
+        self.transfer("/api/fs/copy", "copying", item, folder).await
+    }
+
+    async fn delete(&self, item: &FileItem) -> Result<()> {
+        let dir = parent_of(&item.path);
+        let request = RemoveRequest {
+            dir: &dir,
+            names: [item.name.as_str()],
+        };
+        self.post("deleting", "/api/fs/remove", &request)
+            .await
+            .map(drop)
+    }
+
+    /// Fetches the link without the API token: it may point at a third-party host.
+    async fn download(&self, item: &FileItem, dest: &Path, progress: Progress<'_>) -> Result<u64> {
+        let link = self.download_url(item).await?;
+        self.transport().download(&link, dest, progress).await
+    }
+
+    async fn download_url(&self, item: &FileItem) -> Result<DownloadLink> {
+        let not_found = || Error::Provider {
+            storage: self.accessor().storage().to_owned(),
+            operation: "getting a download link".into(),
+            kind: ProviderErrorKind::NotFound,
+            code: "object not found".into(),
+            message: format!("nothing at {}", item.path),
+        };
+        let obj = self.get(&item.path).await?.ok_or_else(not_found)?;
+        let url = if obj.raw_url.is_empty() {
+            let sign = if obj.sign.is_empty() {
+                String::new()
+            } else {
+                format!("?sign={}", obj.sign)
+            };
+            format!("{}/d{}{sign}", self.server()?, escape_path(&item.path))
+        } else {
+            obj.raw_url
+        };
+        Ok(DownloadLink {
+            url,
+            user_agent: None,
+            expires_at: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_paths_and_escapes() {
+        assert_eq!(parse_time("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_time("2024-05-17T13:47:55.4174917+08:00"),
+            Some(1_715_924_875)
+        );
+        assert_eq!(parse_time("2024-05-17T05:47:55Z"), Some(1_715_924_875));
+        assert_eq!(parse_time("nonsense"), None);
+        assert_eq!(parent_of("/a/b.mkv"), "/a");
+        assert_eq!(parent_of("/a"), "/");
+        assert_eq!(escape_path("/a b/#1?.mkv"), "/a%20b/%231%3F.mkv");
+    }
+}
