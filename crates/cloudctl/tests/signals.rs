@@ -208,3 +208,70 @@ async fn sigkill_loses_a_login_only_while_the_provider_holds_the_request() -> an
     );
     Ok(())
 }
+
+/// The window after the answer, made wide on purpose: the database is locked when the
+/// answer arrives, so the save waits; SIGKILL then lands after the answer and before the
+/// save. The answer is in the rescue file, and the next process replays it: no login lost,
+/// no second refresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_between_the_answer_and_the_save_is_recovered_from_the_rescue_file()
+-> anyhow::Result<()> {
+    let db = TestDb::sqlite()?;
+    let sim = sim().await;
+    logged_in(&db.url, &sim).await?;
+    sim.inject_fault(REFRESH, Fault::DelayAnswer(ANSWER_DELAY), 1);
+    let mut child = spawn(&db.url, &sim)?;
+    // Once the provider has the request, take the database's write lock.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sim.timings().iter().all(|t| t.path != REFRESH) {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the refresh never reached the provider"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let pool = system_config::sea_orm::sqlx::SqlitePool::connect(&db.url).await?;
+    let mut holder = pool.acquire().await?;
+    system_config::sea_orm::sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *holder)
+        .await?;
+    // The answer leaves the provider; give the client a moment to write its rescue file.
+    while sim
+        .timings()
+        .iter()
+        .all(|t| t.path != REFRESH || t.answered.is_none())
+    {
+        anyhow::ensure!(Instant::now() < deadline, "the provider never answered");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    send("KILL", &child)?;
+    let _ = tokio::task::spawn_blocking(move || child.wait()).await?;
+    system_config::sea_orm::sqlx::query("ROLLBACK")
+        .execute(&mut *holder)
+        .await?;
+    drop(holder);
+    let folder = db
+        .url
+        .trim_start_matches("sqlite://")
+        .trim_end_matches("/user.db?mode=rwc");
+    let rescued = std::fs::read_dir(folder)?
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("drivekeep-rescue.")
+        })
+        .count();
+    assert_eq!(rescued, 1, "the answer was on disk when the process died");
+    // The next process saves it: the stored login is the provider's live one, and printing
+    // a token needs no refresh.
+    crate::ok(crate::cloudctl(
+        &db.url,
+        Some(&sim),
+        &["token", "print", "u115"],
+    ));
+    assert_eq!(sim.path_count(REFRESH), 1, "replayed, not refreshed again");
+    assert!(login_intact(&db.url, &sim));
+    Ok(())
+}
