@@ -38,6 +38,39 @@ fn sqlite_dir(db: &TestDb) -> std::path::PathBuf {
     )
 }
 
+/// A client on its own store whose writes give up after `busy` (as a separate process
+/// would have), saving rotated tokens for `patience`; the token is expired and a refresh is
+/// started whose answer the provider holds back 250 ms. Returns once the provider has the
+/// request.
+async fn refresh_in_flight(
+    env: &Env,
+    db: &TestDb,
+    busy: Duration,
+    patience: Duration,
+    rescue_dir: Option<&std::path::Path>,
+) -> anyhow::Result<(
+    U115Client,
+    tokio::task::JoinHandle<cloud_clients::Result<cloud_clients::AccessToken>>,
+)> {
+    let impatient =
+        SystemConfig::open_with(&db.url, StoreOptions::default().busy_timeout(busy)).await?;
+    let mut options = env.options();
+    options.accessor = options.accessor.save_patience(patience);
+    if let Some(dir) = rescue_dir {
+        options.accessor = options.accessor.rescue_dir(dir);
+    }
+    let client = U115Client::new(&StorageHelper::new(impatient), options)?;
+    env.expire();
+    env.sim
+        .inject_fault(REFRESH, Fault::Delay(Duration::from_millis(250)), 1);
+    let refreshing = tokio::spawn({
+        let client = client.clone();
+        async move { client.accessor().access_token().await }
+    });
+    until_refresh_is_held(env).await;
+    Ok((client, refreshing))
+}
+
 /// Waits until the simulator holds back the refresh request.
 async fn until_refresh_is_held(env: &Env) {
     while env.sim.stats().faults_injected == 0 {
@@ -53,27 +86,15 @@ async fn a_save_outlasts_a_locked_database() -> anyhow::Result<()> {
     let db = TestDb::sqlite()?;
     let env = env(&db.url).await?;
     env.login().await?;
-    let impatient = SystemConfig::open_with(
-        &db.url,
-        StoreOptions::default().busy_timeout(Duration::from_millis(100)),
+    let (_client, refreshing) = refresh_in_flight(
+        &env,
+        &db,
+        Duration::from_millis(100),
+        Duration::from_secs(20),
+        None,
     )
     .await?;
-    let mut options = env.options();
-    options.accessor = options.accessor.save_patience(Duration::from_secs(20));
-    let client = U115Client::new(&StorageHelper::new(impatient), options)?;
-    env.expire();
-    env.sim
-        .inject_fault(REFRESH, Fault::Delay(Duration::from_millis(300)), 1);
-    let refreshing = tokio::spawn({
-        let client = client.clone();
-        async move { client.accessor().access_token().await }
-    });
-    until_refresh_is_held(&env).await;
-    let pool = system_config::sea_orm::sqlx::SqlitePool::connect(&db.url).await?;
-    let mut holder = pool.acquire().await?;
-    system_config::sea_orm::sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut *holder)
-        .await?;
+    let blocker = block_writes(&db).await?;
     // Let the answer arrive and the first save attempts fail, then free the database.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(!refreshing.is_finished(), "the save gave up too early");
@@ -83,10 +104,7 @@ async fn a_save_outlasts_a_locked_database() -> anyhow::Result<()> {
         1,
         "while unsaved, the answer is on disk"
     );
-    system_config::sea_orm::sqlx::query("ROLLBACK")
-        .execute(&mut *holder)
-        .await?;
-    drop(holder);
+    drop(blocker);
     let token = refreshing.await??;
     assert_eq!(token.secret(), env.stored_token("access_token").await?);
     assert_eq!(
@@ -162,27 +180,15 @@ async fn a_rescue_file_is_replayed_by_the_next_process() -> anyhow::Result<()> {
     let env = env(&db.url).await?;
     let dir = sqlite_dir(&db);
     env.login().await?;
-    let impatient = SystemConfig::open_with(
-        &db.url,
-        StoreOptions::default().busy_timeout(Duration::from_millis(50)),
+    let (client, refreshing) = refresh_in_flight(
+        &env,
+        &db,
+        Duration::from_millis(50),
+        Duration::from_millis(300),
+        None,
     )
     .await?;
-    let mut options = env.options();
-    options.accessor = options.accessor.save_patience(Duration::from_millis(300));
-    let client = U115Client::new(&StorageHelper::new(impatient), options)?;
-    env.expire();
-    env.sim
-        .inject_fault(REFRESH, Fault::Delay(Duration::from_millis(200)), 1);
-    let refreshing = tokio::spawn({
-        let client = client.clone();
-        async move { client.accessor().access_token().await }
-    });
-    until_refresh_is_held(&env).await;
-    let pool = system_config::sea_orm::sqlx::SqlitePool::connect(&db.url).await?;
-    let mut holder = pool.acquire().await?;
-    system_config::sea_orm::sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut *holder)
-        .await?;
+    let blocker = block_writes(&db).await?;
     let err = refreshing.await?.unwrap_err();
     assert!(matches!(err, Error::SaveFailed { .. }), "{err}");
     // An explicit flush cannot save either: the tokens are (still) in the rescue file.
@@ -200,10 +206,7 @@ async fn a_rescue_file_is_replayed_by_the_next_process() -> anyhow::Result<()> {
     }
     assert_eq!(rescue_files(&dir), vec![path.clone()]);
     drop(client); // the process exits
-    system_config::sea_orm::sqlx::query("ROLLBACK")
-        .execute(&mut *holder)
-        .await?;
-    drop(holder);
+    drop(blocker);
     // The stored refresh token is dead at the provider; the rescue file holds the live one.
     assert_ne!(
         Some(env.stored_token("refresh_token").await?),
@@ -233,26 +236,15 @@ async fn a_rescue_file_never_overwrites_a_newer_login() -> anyhow::Result<()> {
         let env = env(&db.url).await?;
         let rescue = tempfile::tempdir()?;
         env.login().await?;
-        let impatient = SystemConfig::open_with(
-            &db.url,
-            StoreOptions::default().busy_timeout(Duration::from_millis(50)),
+        let (client, refreshing) = refresh_in_flight(
+            &env,
+            &db,
+            Duration::from_millis(50),
+            Duration::from_millis(200),
+            Some(rescue.path()),
         )
         .await?;
-        let mut options = env.options();
-        options.accessor = options
-            .accessor
-            .save_patience(Duration::from_millis(200))
-            .rescue_dir(rescue.path());
-        let client = U115Client::new(&StorageHelper::new(impatient), options.clone())?;
-        // Make the save fail: on SQLite a held write lock, on PostgreSQL a locked row.
-        env.expire();
-        env.sim
-            .inject_fault(REFRESH, Fault::Delay(Duration::from_millis(200)), 1);
-        let refreshing = tokio::spawn({
-            let client = client.clone();
-            async move { client.accessor().access_token().await }
-        });
-        until_refresh_is_held(&env).await;
+        // Make the save fail: on SQLite a held write lock, on PostgreSQL a locked table.
         let blocker = block_writes(&db).await?;
         let err = refreshing.await?.unwrap_err();
         assert!(
@@ -268,6 +260,8 @@ async fn a_rescue_file_never_overwrites_a_newer_login() -> anyhow::Result<()> {
         let fresh = env.sim.login(ACCOUNT);
         env.client()?.accessor().save_login(grant(&fresh)).await?;
 
+        let mut options = env.options();
+        options.accessor = options.accessor.rescue_dir(rescue.path());
         let next = env.fresh_client(options).await?;
         let token = next.accessor().access_token().await?;
         assert_eq!(token.secret(), fresh.access_token, "{:?}", db.backend);
