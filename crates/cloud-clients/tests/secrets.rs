@@ -25,8 +25,14 @@ impl Write for Captured {
     }
 }
 
-#[test]
-fn login_refresh_and_requests_at_trace_never_show_a_token() -> anyhow::Result<()> {
+/// Runs `scenario` on every backend with TRACE logs captured, then checks that none of the
+/// secrets it returns appears in the logs or in any of the texts it returns (`Display`
+/// and `Debug` output it produced). Returns the logs for further checks.
+fn without_leaks<F, Fut>(scenario: F) -> anyhow::Result<String>
+where
+    F: FnOnce(Vec<test_support::TestDb>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<(Vec<String>, Vec<String>)>>,
+{
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -38,62 +44,8 @@ fn login_refresh_and_requests_at_trace_never_show_a_token() -> anyhow::Result<()
         .enable_all()
         .build()?;
     let dbs = runtime.block_on(test_support::backends())?;
-
-    let (secrets, shown) = tracing::subscriber::with_default(subscriber, || {
-        runtime.block_on(async {
-            let mut secrets = Vec::new();
-            let mut shown = Vec::new();
-            for db in &dbs {
-                let env = env(&db.url).await?;
-                let first = env.login().await?;
-                let client = env.client()?;
-                client.user_info().await?;
-                env.expire();
-                let second = client.accessor().access_token().await?;
-                // A request rejected for its token: refresh and retry once.
-                env.sim.clock().advance(Duration::from_secs(7300));
-                client.user_info().await?;
-                let third = client.accessor().access_token().await?;
-                // Errors: transient, then needs-login.
-                env.expire();
-                env.sim
-                    .inject_fault("/open/refreshToken", Fault::Status(500), 3);
-                let transient = client.accessor().access_token().await.unwrap_err();
-                env.sim.clear_faults();
-                env.sim.revoke(ACCOUNT)?;
-                env.advance(Duration::from_secs(5));
-                let needs_login = client.accessor().access_token().await.unwrap_err();
-                assert!(
-                    matches!(needs_login, Error::NeedsLogin { .. }),
-                    "{needs_login}"
-                );
-
-                for err in [&transient, &needs_login] {
-                    shown.push(format!("{err} {err:?}"));
-                }
-                shown.push(format!(
-                    "{client:?} {:?} {:?}",
-                    client.accessor(),
-                    client.accessor().state()
-                ));
-                shown.push(format!("{second:?} {second} {third:?}"));
-                shown.push(format!(
-                    "{:?}",
-                    env.storages.handle("u115").get_fresh().await?
-                ));
-                secrets.extend([
-                    first.access_token.clone(),
-                    second.secret().to_owned(),
-                    third.secret().to_owned(),
-                ]);
-                secrets.extend(first.refresh_token.clone());
-                secrets.extend(env.sim.live_refresh_token(ACCOUNT));
-                secrets.push(env.stored_token("refresh_token").await?);
-            }
-            anyhow::Ok((secrets, shown))
-        })
-    })?;
-
+    let (secrets, shown) =
+        tracing::subscriber::with_default(subscriber, || runtime.block_on(scenario(dbs)))?;
     let logs = String::from_utf8(
         captured
             .0
@@ -101,108 +53,6 @@ fn login_refresh_and_requests_at_trace_never_show_a_token() -> anyhow::Result<()
             .map_err(|_| anyhow::anyhow!("poisoned"))?
             .clone(),
     )?;
-    assert!(
-        logs.contains("access token refreshed"),
-        "the capture works:\n{logs}"
-    );
-    assert!(
-        logs.lines().count() > 10,
-        "TRACE output was captured:\n{logs}"
-    );
-    for secret in secrets.iter().filter(|s| s.len() >= 8) {
-        assert!(
-            !logs.contains(secret.as_str()),
-            "a token leaked into the logs"
-        );
-        for text in &shown {
-            assert!(
-                !text.contains(secret.as_str()),
-                "a token leaked into: {text}"
-            );
-        }
-    }
-    Ok(())
-}
-
-#[test]
-fn alist_password_sessions_and_signed_links_never_show() -> anyhow::Result<()> {
-    use cloud_clients::{CloudStorage, Password, PasswordLogin};
-    use cloud_sim::Malformed;
-
-    use crate::alist::{AlistEnv, PASSWORD, STORAGE, USER};
-
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let dbs = runtime.block_on(test_support::backends())?;
-
-    let (secrets, shown) = tracing::subscriber::with_default(subscriber, || {
-        runtime.block_on(async {
-            let mut secrets = vec![PASSWORD.to_owned()];
-            let mut shown = Vec::new();
-            for db in &dbs {
-                let env = AlistEnv::new(&db.url).await?;
-                let client = env.client()?;
-                let wrong = client
-                    .login_with_password(USER, &Password::new("wrong-password-123"))
-                    .await
-                    .expect_err("refused");
-                secrets.push("wrong-password-123".into());
-                env.login().await?;
-                let first = client.access_token().await?;
-                env.sim.add_file(USER, "/m.mkv", b"bytes".to_vec())?;
-                let item = client.stat("/m.mkv").await?.expect("seeded");
-                let link = client.download_url(&item).await?;
-                // A restart: one re-login.
-                env.sim.restart();
-                client.stat("/m.mkv").await?;
-                let second = client.access_token().await?;
-                env.sim
-                    .inject_fault("/api/fs/get", Fault::Malformed(Malformed::Html), 1);
-                let html = client.stat("/m.mkv").await.expect_err("HTML");
-                for err in [&wrong, &html] {
-                    shown.push(format!("{err} {err:?}"));
-                }
-                shown.push(format!(
-                    "{client:?} {:?} {link:?} {item:?} {first:?} {second}",
-                    client.accessor()
-                ));
-                shown.push(format!(
-                    "{:?}",
-                    env.storages.handle(STORAGE).get_fresh().await?
-                ));
-                secrets.extend([
-                    first.secret().to_owned(),
-                    second.secret().to_owned(),
-                    link.url.clone(),
-                    env.sim.permanent_token(),
-                ]);
-                if let Some((_, sign)) = link.url.split_once("sign=") {
-                    secrets.push(sign.to_owned());
-                }
-            }
-            anyhow::Ok((secrets, shown))
-        })
-    })?;
-
-    let logs = String::from_utf8(
-        captured
-            .0
-            .lock()
-            .map_err(|_| anyhow::anyhow!("poisoned"))?
-            .clone(),
-    )?;
-    assert!(
-        logs.lines().count() > 5,
-        "TRACE output was captured:\n{logs}"
-    );
     for secret in secrets.iter().filter(|s| s.len() >= 8) {
         assert!(
             !logs.contains(secret.as_str()),
@@ -215,5 +65,130 @@ fn alist_password_sessions_and_signed_links_never_show() -> anyhow::Result<()> {
             );
         }
     }
+    Ok(logs)
+}
+
+#[test]
+fn login_refresh_and_requests_at_trace_never_show_a_token() -> anyhow::Result<()> {
+    let logs = without_leaks(|dbs| async move {
+        let mut secrets = Vec::new();
+        let mut shown = Vec::new();
+        for db in &dbs {
+            let env = env(&db.url).await?;
+            let first = env.login().await?;
+            let client = env.client()?;
+            client.user_info().await?;
+            env.expire();
+            let second = client.accessor().access_token().await?;
+            // A request rejected for its token: refresh and retry once.
+            env.sim.clock().advance(Duration::from_secs(7300));
+            client.user_info().await?;
+            let third = client.accessor().access_token().await?;
+            // Errors: transient, then needs-login.
+            env.expire();
+            env.sim
+                .inject_fault("/open/refreshToken", Fault::Status(500), 3);
+            let transient = client.accessor().access_token().await.unwrap_err();
+            env.sim.clear_faults();
+            env.sim.revoke(ACCOUNT)?;
+            env.advance(Duration::from_secs(5));
+            let needs_login = client.accessor().access_token().await.unwrap_err();
+            assert!(
+                matches!(needs_login, Error::NeedsLogin { .. }),
+                "{needs_login}"
+            );
+
+            for err in [&transient, &needs_login] {
+                shown.push(format!("{err} {err:?}"));
+            }
+            shown.push(format!(
+                "{client:?} {:?} {:?}",
+                client.accessor(),
+                client.accessor().state()
+            ));
+            shown.push(format!("{second:?} {second} {third:?}"));
+            shown.push(format!(
+                "{:?}",
+                env.storages.handle("u115").get_fresh().await?
+            ));
+            secrets.extend([
+                first.access_token.clone(),
+                second.secret().to_owned(),
+                third.secret().to_owned(),
+            ]);
+            secrets.extend(first.refresh_token.clone());
+            secrets.extend(env.sim.live_refresh_token(ACCOUNT));
+            secrets.push(env.stored_token("refresh_token").await?);
+        }
+        anyhow::Ok((secrets, shown))
+    })?;
+    assert!(
+        logs.contains("access token refreshed"),
+        "the capture works:\n{logs}"
+    );
+    assert!(
+        logs.lines().count() > 10,
+        "TRACE output was captured:\n{logs}"
+    );
+    Ok(())
+}
+
+#[test]
+fn alist_password_sessions_and_signed_links_never_show() -> anyhow::Result<()> {
+    use cloud_clients::{CloudStorage, Password, PasswordLogin};
+    use cloud_sim::Malformed;
+
+    use crate::alist::{AlistEnv, PASSWORD, STORAGE, USER};
+
+    let logs = without_leaks(|dbs| async move {
+        let mut secrets = vec![PASSWORD.to_owned()];
+        let mut shown = Vec::new();
+        for db in &dbs {
+            let env = AlistEnv::new(&db.url).await?;
+            let client = env.client()?;
+            let wrong = client
+                .login_with_password(USER, &Password::new("wrong-password-123"))
+                .await
+                .expect_err("refused");
+            secrets.push("wrong-password-123".into());
+            env.login().await?;
+            let first = client.access_token().await?;
+            env.sim.add_file(USER, "/m.mkv", b"bytes".to_vec())?;
+            let item = client.stat("/m.mkv").await?.expect("seeded");
+            let link = client.download_url(&item).await?;
+            // A restart: one re-login.
+            env.sim.restart();
+            client.stat("/m.mkv").await?;
+            let second = client.access_token().await?;
+            env.sim
+                .inject_fault("/api/fs/get", Fault::Malformed(Malformed::Html), 1);
+            let html = client.stat("/m.mkv").await.expect_err("HTML");
+            for err in [&wrong, &html] {
+                shown.push(format!("{err} {err:?}"));
+            }
+            shown.push(format!(
+                "{client:?} {:?} {link:?} {item:?} {first:?} {second}",
+                client.accessor()
+            ));
+            shown.push(format!(
+                "{:?}",
+                env.storages.handle(STORAGE).get_fresh().await?
+            ));
+            secrets.extend([
+                first.secret().to_owned(),
+                second.secret().to_owned(),
+                link.url.clone(),
+                env.sim.permanent_token(),
+            ]);
+            if let Some((_, sign)) = link.url.split_once("sign=") {
+                secrets.push(sign.to_owned());
+            }
+        }
+        anyhow::Ok((secrets, shown))
+    })?;
+    assert!(
+        logs.lines().count() > 5,
+        "TRACE output was captured:\n{logs}"
+    );
     Ok(())
 }
