@@ -25,6 +25,16 @@ async fn make_due(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `cloudctl --json token status u115`, run as its own process.
+fn u115_status(url: &str) -> anyhow::Result<Value> {
+    let status: Value = serde_json::from_str(&ok(cloudctl(
+        url,
+        None,
+        &["--json", "token", "status", "u115"],
+    )))?;
+    Ok(status)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_login_is_not_retried_by_other_processes() -> anyhow::Result<()> {
     for db in backends().await? {
@@ -43,11 +53,7 @@ async fn a_refused_login_is_not_retried_by_other_processes() -> anyhow::Result<(
             db.backend
         );
 
-        let status: Value = serde_json::from_str(&ok(cloudctl(
-            &db.url,
-            None,
-            &["--json", "token", "status", "u115"],
-        )))?;
+        let status = u115_status(&db.url)?;
         assert_eq!(status["u115"]["state"], "needs-login", "{status}");
         assert_eq!(status["u115"]["refreshable"], false);
         assert!(status["u115"]["reason"].is_string());
@@ -60,11 +66,7 @@ async fn a_refused_login_is_not_retried_by_other_processes() -> anyhow::Result<(
         // A new login clears the state for everyone.
         logged_in(&db.url, &sim).await?;
         ok(cloudctl(&db.url, Some(&sim), &["token", "print", "u115"]));
-        let status: Value = serde_json::from_str(&ok(cloudctl(
-            &db.url,
-            None,
-            &["--json", "token", "status", "u115"],
-        )))?;
+        let status = u115_status(&db.url)?;
         assert_eq!(status["u115"]["state"], "valid", "{status}");
     }
     Ok(())
@@ -88,11 +90,7 @@ async fn a_rate_limit_hint_is_honoured_by_other_processes() -> anyhow::Result<()
             "{:?}: 5 runs, 1 call",
             db.backend
         );
-        let status: Value = serde_json::from_str(&ok(cloudctl(
-            &db.url,
-            None,
-            &["--json", "token", "status", "u115"],
-        )))?;
+        let status = u115_status(&db.url)?;
         assert_eq!(status["u115"]["state"], "rate-limited", "{status}");
         assert!(status["u115"]["rate_limited_until"].is_string());
     }
