@@ -8,11 +8,9 @@
 //! 2. 10,000 tasks hitting an expired token while the provider takes 50 ms to refresh: the
 //!    time until all hold the new token, and how many refresh requests reached the provider.
 
-use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
@@ -23,17 +21,7 @@ use parking_lot::RwLock;
 use serde_json::Map;
 use storage_helper::StorageHelper;
 use system_config::SystemConfig;
-use test_support::bench::{Comparison, fmt, report};
-
-/// Polls a future that is expected to be ready at once (the token hot path never waits).
-fn ready<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    match future.as_mut().poll(&mut cx) {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("the hot path must not wait"),
-    }
-}
+use test_support::bench::{Comparison, fmt, ready, report};
 
 /// Median per-call time of `f` run `iters` times on each of `threads` threads at once.
 fn per_call(threads: usize, rounds: usize, iters: u32, f: impl Fn() + Sync) -> Duration {
@@ -109,10 +97,7 @@ fn provider_on_its_own_thread() -> Result<cloud_sim::Sim115Handle> {
 }
 
 fn main() -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = test_support::bench::runtime()?;
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}/user.db?mode=rwc", dir.path().display());
     let sim = provider_on_its_own_thread()?;

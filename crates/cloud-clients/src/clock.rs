@@ -117,6 +117,13 @@ impl<C: Clock> Clock for std::sync::Arc<C> {
     }
 }
 
+/// A `SystemTime` as Unix milliseconds (0 before the epoch).
+pub(crate) fn to_unix_ms(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 /// Unix milliseconds as a `SystemTime`.
 pub(crate) fn to_system_time(ms: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms)

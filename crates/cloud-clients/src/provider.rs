@@ -98,4 +98,12 @@ pub trait TokenProvider: Send + Sync + std::fmt::Debug + 'static {
         refresh_token: &RefreshToken,
         config: &Map<String, Value>,
     ) -> Result<Grant, RefreshFailure>;
+
+    /// How long a refresh token left unused stays valid, when refreshing renews it (alipan:
+    /// about 90 days). The keep-alive refreshes logins without a known access-token
+    /// lifetime well within it. Default `None`: unused refresh tokens do not die, or
+    /// refreshing does not extend them (115).
+    fn refresh_token_idle_limit(&self) -> Option<std::time::Duration> {
+        None
+    }
 }

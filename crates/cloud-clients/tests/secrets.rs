@@ -126,6 +126,20 @@ fn login_refresh_and_requests_at_trace_never_show_a_token() -> anyhow::Result<()
         logs.contains("access token refreshed"),
         "the capture works:\n{logs}"
     );
+    // The spans are there, with their fields: refreshes, provider requests, store writes.
+    for needle in [
+        "outcome=\"refreshed\" lease_waited_ms=0}: cloud_clients::token::flight: token flight ended",
+        "outcome=\"needs_login\" lease_waited_ms=0}: cloud_clients::token::flight: token flight ended",
+        "outcome=\"transient\" lease_waited_ms=0}: cloud_clients::token::flight: token flight ended",
+        "provider_request{provider=\"u115\" endpoint=/open/refreshToken status=\"2xx\" latency_ms=",
+        "provider_request{provider=\"u115\" endpoint=/open/refreshToken status=\"5xx\" latency_ms=",
+        "provider_request{provider=\"u115\" endpoint=/open/user/info status=\"2xx\" latency_ms=",
+        "store_write{key=\"Storages\" operation=\"updating\" backend=\"sqlite\" changed=true outcome=\"ok\"}: system_config::txn: store write ended took_us=",
+        "token_refresh{storage=u115 ahead=false}:provider_request{",
+        "token_refresh{storage=u115 ahead=false}:store_write{",
+    ] {
+        assert!(logs.contains(needle), "no `{needle}` in:\n{logs}");
+    }
     assert!(
         logs.lines().count() > 10,
         "TRACE output was captured:\n{logs}"

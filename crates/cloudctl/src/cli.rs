@@ -73,6 +73,21 @@ pub enum Command {
     /// The whole system on the embedded database and a loopback simulator: QR login,
     /// listing, one refresh for many concurrent requests, the login surviving a restart.
     Demo(DemoArgs),
+    /// Keep logins alive in the foreground until Ctrl-C: refresh every logged-in storage
+    /// ahead of its due time (one refresh per expiry however many instances run), keep
+    /// idle refresh tokens alive, and print each state change.
+    Keepalive(KeepaliveArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct KeepaliveArgs {
+    /// The storages to keep alive (default: every storage with a known provider, including
+    /// ones added while running).
+    pub storages: Vec<String>,
+    /// Refresh this many seconds before a token would be due (at most a quarter of its
+    /// lifetime).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub lead: u64,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

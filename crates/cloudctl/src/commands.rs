@@ -16,6 +16,10 @@ pub async fn run(cli: Cli) -> Result<()> {
     // Before any work: from here on SIGINT/SIGTERM stop the command cleanly.
     let mut signals = crate::signals::Signals::install()?;
     let ctx = Context::new(cli.database_url, &cli.endpoints, cli.json)?;
+    if let Command::Keepalive(args) = cli.command {
+        // A foreground service: a signal is its normal end, handled inside.
+        return crate::keepalive::run(&ctx, args, &mut signals).await;
+    }
     tokio::select! {
         result = dispatch(&ctx, cli.command) => result,
         signal = signals.recv() => Err(signals.wind_down(&ctx, signal).await),
@@ -78,6 +82,10 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<()> {
         }
         Command::Download { target, dest } => download(ctx, &target, &dest).await,
         Command::Demo(args) => crate::demo::run(ctx, args).await,
+        Command::Keepalive(args) => {
+            let mut signals = crate::signals::Signals::install()?;
+            crate::keepalive::run(ctx, args, &mut signals).await
+        }
     }
 }
 

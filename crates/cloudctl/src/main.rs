@@ -12,6 +12,7 @@ mod commands;
 mod context;
 mod demo;
 mod exit;
+mod keepalive;
 mod login;
 mod output;
 mod signals;
@@ -23,8 +24,13 @@ fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     let filter = match cli.verbose {
         0 => "error",
+        // -v: every event inside its spans (`token_refresh{storage=u115}:provider_request{
+        // provider="u115" endpoint=/open/refreshToken}: provider answered status="2xx"
+        // latency_ms=41`), store writes included.
         1 => "info,cloud_clients=debug,system_config=debug,storage_helper=debug",
-        _ => "trace",
+        // sea-orm's own TRACE spans print its connect options, a PostgreSQL password
+        // included: never below DEBUG for it.
+        _ => "trace,sea_orm=debug",
     };
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -5,6 +5,7 @@ mod alist;
 mod cli;
 mod downloads;
 mod exits;
+mod keepalive;
 mod login;
 mod race;
 mod read_only;

@@ -81,6 +81,7 @@ mod coherence;
 mod connect;
 mod error;
 mod key;
+mod metrics;
 mod options;
 mod raw;
 mod read;

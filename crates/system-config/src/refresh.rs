@@ -58,6 +58,7 @@ impl SystemConfig {
     /// announces (e.g. SQL typed by hand on PostgreSQL).
     pub async fn refresh(&self) -> Result<usize> {
         let _queue = self.inner.write_lock.lock().await;
+        crate::metrics::cache_reload(self.backend_name(), "all", 1);
         let rows = self
             .inner
             .pool
@@ -107,6 +108,7 @@ impl SystemConfig {
     /// publishes what it finds (a missing row removes the key). Returns how many changed.
     pub(crate) async fn refresh_keys<K: AsRef<str>>(&self, keys: &[K]) -> Result<usize> {
         let _queue = self.inner.write_lock.lock().await;
+        crate::metrics::cache_reload(self.backend_name(), "key", keys.len() as u64);
         let mut changed = 0;
         for key in keys {
             let key = key.as_ref();

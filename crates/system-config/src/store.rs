@@ -216,6 +216,15 @@ impl SystemConfig {
         self.inner.db.get_database_backend()
     }
 
+    /// The backend's name in spans and metrics.
+    pub(crate) fn backend_name(&self) -> &'static str {
+        match self.backend() {
+            DbBackend::Postgres => "postgres",
+            DbBackend::Sqlite => "sqlite",
+            _ => "other",
+        }
+    }
+
     /// Every committed change of every key, from now on: this store's writes, and those of
     /// other processes once they reach the cache.
     pub fn subscribe(&self) -> Subscription {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use sea_orm::sqlx;
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::coherence::payload;
 use crate::error::Error;
@@ -55,10 +56,47 @@ impl SystemConfig {
         F: FnMut(&Current) -> Result<(Write, T), E>,
         E: From<Error>,
     {
+        let span = tracing::debug_span!(
+            "store_write",
+            key,
+            operation,
+            backend = self.backend_name(),
+            changed = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        let started = std::time::Instant::now();
+        let result = self
+            .transact_inner(key, operation, &mut decide)
+            .instrument(span.clone())
+            .await;
+        let outcome = match &result {
+            Ok((_, changed)) => {
+                span.record("changed", changed);
+                "ok"
+            }
+            Err(_) => "error",
+        };
+        span.record("outcome", outcome);
+        let took = started.elapsed();
+        tracing::debug!(parent: &span, took_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX), "store write ended");
+        crate::metrics::store_write(self.backend_name(), outcome, took);
+        result
+    }
+
+    async fn transact_inner<T, E, F>(
+        &self,
+        key: &str,
+        operation: &'static str,
+        decide: &mut F,
+    ) -> Result<(T, bool), E>
+    where
+        F: FnMut(&Current) -> Result<(Write, T), E>,
+        E: From<Error>,
+    {
         let _queue = self.inner.write_lock.lock().await;
         let max = self.inner.options.max_update_attempts.max(1);
         for _ in 0..max {
-            match self.attempt(key, operation, &mut decide).await? {
+            match self.attempt(key, operation, decide).await? {
                 Attempt::Retry => continue,
                 Attempt::Done {
                     output,

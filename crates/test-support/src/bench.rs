@@ -138,3 +138,22 @@ pub fn report(title: &str, comparisons: &[Comparison]) {
         println!("{}", c.line());
     }
 }
+
+/// The benchmarks' runtime: multi-threaded with two workers (the machine's cores).
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
+/// Polls a future that must be ready at once (the token hot path never waits); panics
+/// when it is not, which ends the benchmark with the reason.
+pub fn ready<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => panic!("the hot path must not wait"),
+    }
+}

@@ -19,10 +19,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use storage_helper::EntryMut;
 
-use super::TokenAccessor;
 use super::managed::Managed;
 use super::options::{backoff, ms};
 use super::rescue::{Rescued, fingerprint};
+use super::{Ahead, TokenAccessor};
 use crate::error::{Error, Result};
 use crate::provider::Grant;
 use crate::secret::{AccessToken, RefreshToken};
@@ -168,6 +168,7 @@ impl TokenAccessor {
         &self,
         m: &Managed,
         rejected: Option<&AccessToken>,
+        ahead: Ahead,
     ) -> Result<LeaseStep> {
         let now = self.now_ms();
         let margin = m.options.margin;
@@ -179,7 +180,7 @@ impl TokenAccessor {
                     return Ok::<_, storage_helper::Error>(LeaseStep::LoggedOut);
                 };
                 let usable = stored.access.is_some() && stored.access.as_ref() != rejected;
-                if usable && stored.is_fresh(now, &margin) {
+                if usable && ahead.is_fresh(&stored, now, &margin) {
                     return Ok(LeaseStep::Adopt(stored));
                 }
                 if stored.refresh.is_none() {

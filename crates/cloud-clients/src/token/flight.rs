@@ -4,21 +4,32 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Map, Value};
 use tokio::sync::{OwnedMutexGuard, watch};
+use tracing::Instrument;
 
 use super::entry::{LeaseStep, Mark, Replay};
-use super::managed::{Flight, Managed, Pending};
-use super::options::{backoff, jitter, ms};
-use super::policy::{Decision, decide, retry_transient};
+use super::managed::{Flight, FlightTrace, Managed, Pending};
+use super::options::{jitter, ms};
+use super::policy::{Decision, decide};
 use super::rescue::remove_file;
-use super::{Source, TokenAccessor};
+use super::{Ahead, Source, TokenAccessor};
 use crate::clock::to_system_time;
 use crate::error::{Error, Result};
-use crate::provider::{Grant, RefreshFailure};
 use crate::secret::{AccessToken, RefreshToken};
 use crate::state::TokenState;
 use crate::tokens::Stored;
+
+/// The outcome label of a failed flight.
+fn flight_failure(err: &Error) -> &'static str {
+    match err {
+        Error::NeedsLogin { .. } => "needs_login",
+        Error::LoggedOut { .. } => "logged_out",
+        Error::RateLimited { .. } => "rate_limited",
+        Error::Transient { .. } => "transient",
+        Error::SaveFailed { .. } => "save_failed",
+        _ => "error",
+    }
+}
 
 struct WakeOnExit(watch::Sender<u64>);
 
@@ -35,7 +46,7 @@ impl TokenAccessor {
             // Become the one doing the work (the flight), or wait for whoever is: a token
             // they install, or the end of their flight, wakes every waiter at once.
             if let Ok(flight) = Arc::clone(&m.flight).try_lock_owned() {
-                return self.fly(flight).await;
+                return self.fly(flight, Ahead::DUE).await;
             }
             let mut generation = self.inner.generation.subscribe();
             let seen = *generation.borrow_and_update();
@@ -44,7 +55,7 @@ impl TokenAccessor {
             }
             // The flight may have ended between the first try and the subscription.
             if let Ok(flight) = Arc::clone(&m.flight).try_lock_owned() {
-                return self.fly(flight).await;
+                return self.fly(flight, Ahead::DUE).await;
             }
             if generation.changed().await.is_err() {
                 continue;
@@ -63,7 +74,17 @@ impl TokenAccessor {
     /// Runs the slow path in a task of its own holding the single-flight lock: it runs to
     /// the end even when this caller goes away. Records its failure for the callers that
     /// waited, and wakes them however it ends.
-    async fn fly(&self, flight: OwnedMutexGuard<Flight>) -> Result<AccessToken> {
+    /// Refreshes when the stored login is due by `ahead`'s earlier criterion, before the
+    /// hot path would find it due (the keep-alive's way in): waits for a flight under way,
+    /// then runs one with that criterion. Callers of [`access_token`](Self::access_token)
+    /// keep getting the held token from memory meanwhile.
+    pub(crate) async fn refresh_ahead(&self, ahead: Ahead) -> Result<AccessToken> {
+        let m = self.managed()?;
+        let flight = Arc::clone(&m.flight).lock_owned().await;
+        self.fly(flight, ahead).await
+    }
+
+    async fn fly(&self, flight: OwnedMutexGuard<Flight>, ahead: Ahead) -> Result<AccessToken> {
         let this = self.clone();
         let task = tokio::spawn(async move {
             let mut flight = flight;
@@ -73,7 +94,35 @@ impl TokenAccessor {
                     storage: this.inner.storage.clone(),
                 });
             };
-            let result = this.slow_locked(m, &mut flight).await;
+            flight.trace = FlightTrace::default();
+            let span = tracing::info_span!(
+                "token_refresh",
+                storage = %this.inner.storage,
+                ahead = ahead != Ahead::DUE,
+                outcome = tracing::field::Empty,
+                lease_waited_ms = tracing::field::Empty,
+            );
+            let result = this
+                .slow_locked(m, &mut flight, ahead)
+                .instrument(span.clone())
+                .await;
+            let outcome = match &result {
+                Ok(_) => flight.trace.success.unwrap_or("cached"),
+                Err(err) => flight_failure(err),
+            };
+            // Recorded on the span and said in an event inside it: a span's own end can
+            // come much later (a connection opened inside it keeps it alive).
+            span.record("outcome", outcome);
+            span.record("lease_waited_ms", flight.trace.lease_waited_ms);
+            tracing::debug!(parent: &span, "token flight ended");
+            crate::metrics::flight(&this.inner.storage, outcome);
+            if flight.trace.lease_waited_ms > 0 {
+                crate::metrics::lease_wait(
+                    &this.inner.storage,
+                    Duration::from_millis(flight.trace.lease_waited_ms),
+                );
+            }
+            drop(span);
             if let Err(err) = &result {
                 let next = *this.inner.generation.borrow() + 1;
                 *this.inner.last_failure.lock() = Some((next, err.clone()));
@@ -133,8 +182,15 @@ impl TokenAccessor {
         Ok(None)
     }
 
-    async fn slow_locked(&self, m: &Managed, flight: &mut Flight) -> Result<AccessToken> {
-        if let Some(token) = self.fast() {
+    async fn slow_locked(
+        &self,
+        m: &Managed,
+        flight: &mut Flight,
+        ahead: Ahead,
+    ) -> Result<AccessToken> {
+        if ahead == Ahead::DUE
+            && let Some(token) = self.fast()
+        {
             return Ok(token);
         }
         let storage = || self.inner.storage.clone();
@@ -186,9 +242,10 @@ impl TokenAccessor {
         loop {
             rounds += 1;
             let now = self.inner.clock.now_ms();
-            let step = self.lease_step(m, flight.rejected.as_ref()).await?;
+            let step = self.lease_step(m, flight.rejected.as_ref(), ahead).await?;
             let stored = match step {
                 LeaseStep::Adopt(stored) => {
+                    flight.trace.success = Some("adopted");
                     self.install(&stored, stored.refresh_at_ms(&m.options.margin));
                     return stored
                         .access
@@ -238,6 +295,7 @@ impl TokenAccessor {
                     let pause = ms(m.options.lease_poll).min(until_ms.saturating_sub(now).max(1));
                     let pause = jitter(Duration::from_millis(pause));
                     waited_ms += ms(pause);
+                    flight.trace.lease_waited_ms = waited_ms;
                     tokio::time::sleep(pause).await;
                     continue;
                 }
@@ -274,6 +332,7 @@ impl TokenAccessor {
                     }
                     m.clear_pending(flight);
                     flight.rejected = None;
+                    flight.trace.success = Some("refreshed");
                     tracing::info!(storage = %self.inner.storage, "access token refreshed");
                     return Ok(self.install_grant(m, &pending.grant, now));
                 }
@@ -379,43 +438,6 @@ impl TokenAccessor {
         Error::NeedsLogin {
             storage: self.inner.storage.clone(),
             reason,
-        }
-    }
-
-    async fn call_provider(
-        &self,
-        m: &Managed,
-        refresh_token: &RefreshToken,
-        config: &Map<String, Value>,
-        lease_deadline_ms: u64,
-    ) -> Result<Grant, RefreshFailure> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let result = m.provider.refresh(&m.http, refresh_token, config).await;
-            match result {
-                Ok(grant) if grant.access_token.is_empty() => {
-                    return Err(RefreshFailure::Transient {
-                        reason: "the provider answered without an access token".into(),
-                    });
-                }
-                Err(RefreshFailure::Transient { reason }) => {
-                    let pause = backoff(m.options.retry_base, attempt);
-                    if !retry_transient(
-                        attempt,
-                        self.inner.clock.now_ms(),
-                        ms(pause),
-                        ms(m.http.options().timeout),
-                        lease_deadline_ms,
-                        &m.options,
-                    ) {
-                        return Err(RefreshFailure::Transient { reason });
-                    }
-                    tracing::debug!(storage = %self.inner.storage, attempt, %reason, "transient refresh failure; retrying");
-                    tokio::time::sleep(pause).await;
-                }
-                other => return other,
-            }
         }
     }
 }

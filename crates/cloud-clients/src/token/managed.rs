@@ -36,6 +36,17 @@ pub(crate) struct Flight {
     pub backoff_until_ms: u64,
     /// Why, when the back-off follows a temporary failure rather than a rate limit.
     pub backoff_transient: Option<String>,
+    /// What the current flight did, for its span and metrics.
+    pub trace: FlightTrace,
+}
+
+/// What one flight did besides its result.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct FlightTrace {
+    /// The outcome when the flight succeeded: `refreshed`, `adopted` or `cached`.
+    pub success: Option<&'static str>,
+    /// How long it waited for another process's lease.
+    pub lease_waited_ms: u64,
 }
 
 pub(crate) struct Managed {

@@ -27,12 +27,14 @@
 //!   limited* keeps serving a still-valid token and makes every process wait as told;
 //!   *transient* retries with jittered back-off and leaves the stored tokens alone.
 
+mod ahead;
 mod call;
 mod entry;
 mod flight;
 mod managed;
 mod options;
 mod policy;
+mod refresh_call;
 mod rescue;
 mod summary;
 
@@ -56,7 +58,9 @@ pub use entry::{LEASE_MEMBER, LOGIN_STATE_MEMBER};
 pub use options::AccessorOptions;
 pub use summary::{LoginSummary, SummaryState};
 
+pub(crate) use ahead::Ahead;
 use managed::{Flight, Managed};
+pub(crate) use options::{backoff, ms};
 
 /// A token held in memory and the time it becomes due.
 #[derive(Clone)]
@@ -221,6 +225,74 @@ impl TokenAccessor {
             return Ok(token);
         }
         self.slow().await
+    }
+
+    /// The access token held in memory, if it is not due: what
+    /// [`access_token`](Self::access_token) returns without waiting. `None` means the next
+    /// call takes the slow path (store, lease, maybe the provider).
+    pub fn cached(&self) -> Option<AccessToken> {
+        self.fast()
+    }
+
+    /// Serves the stored login from memory if it is fresh and differs from the held one —
+    /// a token another process or host saved, seen through the store's coherence — so the
+    /// hot path has it before its own token falls due. Skipped while a flight is under way
+    /// (it installs what it finds itself). Returns whether a token was installed.
+    pub(crate) fn adopt_stored(&self) -> bool {
+        let Source::Managed(m) = &self.inner.source else {
+            return false;
+        };
+        let Ok(flight) = m.flight.try_lock() else {
+            return false;
+        };
+        let Some(stored) = m.handle.get_conf().ok().as_ref().and_then(Stored::parse) else {
+            return false;
+        };
+        // A login whose refresh token the provider refused stays refused until the stored
+        // refresh token changes (a new login): its access token is not served either.
+        let refused = flight.needs_login.as_ref().is_some_and(|(_, refused)| {
+            refused.as_deref() == stored.refresh.as_ref().map(|r| r.secret())
+        });
+        let now = self.inner.clock.now_ms();
+        let held = self.inner.current.load();
+        let same = held.as_deref().map(|c| &c.access) == stored.access.as_ref();
+        if same
+            || refused
+            || stored.access.as_ref() == flight.rejected.as_ref()
+            || !stored.is_fresh(now, &m.options.margin)
+        {
+            return false;
+        }
+        self.install(&stored, stored.refresh_at_ms(&m.options.margin));
+        true
+    }
+
+    /// The stored login (from the store's cache), the expiry margin and the provider's
+    /// idle limit for refresh tokens, for the keep-alive's schedule.
+    pub(crate) fn schedule_inputs(
+        &self,
+    ) -> Option<(
+        Option<Stored>,
+        crate::tokens::ExpiryMargin,
+        Option<Duration>,
+    )> {
+        let Source::Managed(m) = &self.inner.source else {
+            return None;
+        };
+        let stored = m.handle.get_conf().ok().as_ref().and_then(Stored::parse);
+        Some((
+            stored,
+            m.options.margin,
+            m.provider.refresh_token_idle_limit(),
+        ))
+    }
+
+    /// The storage's handle (managed accessors only).
+    pub(crate) fn handle(&self) -> Option<&StorageHandle> {
+        match &self.inner.source {
+            Source::Managed(m) => Some(&m.handle),
+            Source::Fixed => None,
+        }
     }
 
     /// Marks `token` as rejected by the provider (e.g. "access token invalid"): it is

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use storage_helper::{StorageHandle, StorageHelper};
+use tracing::Instrument;
 
 pub(crate) use failure::{Failure, Refusal};
 pub(crate) use options::{constructors, setters, setup, shared_options};
@@ -54,6 +55,9 @@ pub(crate) struct Answer<'a> {
 
 /// What a provider contributes to the transport: how its answers read.
 pub(crate) trait Protocol: Send + Sync + std::fmt::Debug + 'static {
+    /// The provider's name in spans and metrics (`u115`, `alipan`, `alist`).
+    fn provider(&self) -> &'static str;
+
     /// How the access token is sent.
     fn auth(&self) -> Auth {
         Auth::Bearer
@@ -112,27 +116,74 @@ fn transport_failure(err: reqwest::Error) -> Failure {
 
 /// Sends `request` as it is and classifies the answer: 429, 5xx and transport errors here,
 /// everything else by `protocol`. Also used by the refresh calls, which have no transport.
+///
+/// Every request is one `provider_request` span (provider, endpoint = the URL's path only,
+/// status, latency) and counted in `drivekeep_provider_requests_total` and
+/// `drivekeep_provider_request_seconds`. The path is all of the URL that is recorded: no
+/// host, no query string, never a header — tokens and signed parameters stay out.
 pub(crate) async fn send(
     protocol: &dyn Protocol,
     request: reqwest::RequestBuilder,
 ) -> Result<Value, Failure> {
-    let response = request.send().await.map_err(transport_failure)?;
+    let (client, request) = request.build_split();
+    let request = request.map_err(transport_failure)?;
+    let endpoint = request.url().path().to_owned();
+    let provider = protocol.provider();
+    let span = tracing::debug_span!(
+        "provider_request",
+        provider,
+        endpoint = %endpoint,
+        status = tracing::field::Empty,
+        latency_ms = tracing::field::Empty,
+    );
+    let started = std::time::Instant::now();
+    let (status, result) = exchange(protocol, &client, request)
+        .instrument(span.clone())
+        .await;
+    let latency = started.elapsed();
+    let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+    span.record("status", status);
+    span.record("latency_ms", latency_ms);
+    tracing::debug!(parent: &span, "provider answered");
+    crate::metrics::provider_request(provider, endpoint, status, latency);
+    result
+}
+
+/// One request and its classification; the first value is the status class for the
+/// metrics (`2xx`, `4xx`, `429`, `5xx`, `error` when no answer came).
+async fn exchange(
+    protocol: &dyn Protocol,
+    client: &reqwest::Client,
+    request: reqwest::Request,
+) -> (&'static str, Result<Value, Failure>) {
+    let response = match client.execute(request).await {
+        Ok(response) => response,
+        Err(err) => return ("error", Err(transport_failure(err))),
+    };
     let status = response.status();
+    let class = crate::metrics::status_class(status.as_u16());
     let retry_after = reset_hint(response.headers());
     if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-        return Err(Failure::RateLimited(retry_after));
+        return (class, Err(Failure::RateLimited(retry_after)));
     }
     if status.is_server_error() {
-        return Err(Failure::transient(format!(
-            "the server answered HTTP {status}"
-        )));
+        return (
+            class,
+            Err(Failure::transient(format!(
+                "the server answered HTTP {status}"
+            ))),
+        );
     }
-    let body = response.bytes().await.map_err(transport_failure)?;
-    protocol.classify(Answer {
+    let body = match response.bytes().await {
+        Ok(body) => body,
+        Err(err) => return ("error", Err(transport_failure(err))),
+    };
+    let result = protocol.classify(Answer {
         status,
         retry_after,
         body: &body,
-    })
+    });
+    (class, result)
 }
 
 impl Transport {
@@ -252,6 +303,7 @@ impl Transport {
                 Err(Failure::RateLimited(hint)) => match self.retry.wait(retries, hint) {
                     Some(wait) => {
                         retries += 1;
+                        crate::metrics::rate_limit_backoff(self.storage(), "request");
                         tracing::debug!(storage = %self.storage(), ?wait, "rate limited; waiting");
                         tokio::time::sleep(wait).await;
                     }

@@ -13,6 +13,10 @@ use crate::transport::{Answer, Failure, Protocol, Refusal};
 pub(crate) struct AlipanProtocol;
 
 impl Protocol for AlipanProtocol {
+    fn provider(&self) -> &'static str {
+        "alipan"
+    }
+
     fn classify(&self, answer: Answer<'_>) -> Result<Value, Failure> {
         let status = answer.status;
         let body = answer.body;

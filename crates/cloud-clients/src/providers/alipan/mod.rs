@@ -232,6 +232,12 @@ impl AlipanProvider {
 
 #[async_trait::async_trait]
 impl TokenProvider for AlipanProvider {
+    /// Refresh tokens live about 90 days and each refresh issues a new one
+    /// (`../shared/spec/provider-alipan.md`, "Refresh").
+    fn refresh_token_idle_limit(&self) -> Option<std::time::Duration> {
+        Some(std::time::Duration::from_secs(90 * 86_400))
+    }
+
     async fn refresh(&self, http: &HttpClient, token: &RefreshToken, conf: &Config) -> Refreshed {
         let (client_id, secret) =
             credentials(self.client_id.as_deref(), self.client_secret.as_ref(), conf);

@@ -21,6 +21,10 @@ fn describe_body(body: &[u8]) -> String {
 }
 
 impl Protocol for AlistProtocol {
+    fn provider(&self) -> &'static str {
+        "alist"
+    }
+
     fn auth(&self) -> Auth {
         Auth::Raw
     }

@@ -17,6 +17,10 @@ pub const QUOTA_MESSAGE: &str = "已达到当前访问上限";
 pub(crate) struct U115Protocol;
 
 impl Protocol for U115Protocol {
+    fn provider(&self) -> &'static str {
+        "u115"
+    }
+
     /// Success returns the whole envelope (a listing's `count` is beside `data`).
     fn classify(&self, answer: Answer<'_>) -> Result<Value, Failure> {
         let status = answer.status;
