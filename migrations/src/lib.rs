@@ -3,7 +3,9 @@
 //! The schema is MoviePilot's (`id` integer primary key, `key` text, `value` JSON) plus the
 //! unique index `ux_systemconfig_key`. A database that MoviePilot already created is
 //! *adopted*: the table is kept, duplicate keys are resolved by keeping the row with the
-//! highest `id`, and every removed row is copied to `systemconfig_duplicates` first.
+//! highest `id`, and every removed row is copied to `systemconfig_duplicates` first. No
+//! column of MoviePilot's is altered: inserts allocate `id` the way the column allows
+//! ([`IdAllocation`]).
 //!
 //! Run them with [`run_up`], which serialises concurrent migrators (several processes
 //! opening one database at once) and returns a [`MigrationReport`]:
@@ -23,6 +25,10 @@
     clippy::print_stderr
 )]
 
+mod ids;
+pub use ids::{
+    IdAllocation, PG_INSERT_DEFAULT, PG_INSERT_SHARED_SEQUENCE, SQLITE_INSERT, id_allocation,
+};
 mod m20250101_000001_systemconfig;
 mod m20250101_000002_seed_storages;
 pub use m20250101_000002_seed_storages::{DEFAULT_STORAGES, STORAGES_KEY, Seeded, seed};

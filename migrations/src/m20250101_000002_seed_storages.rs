@@ -76,20 +76,18 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
         let backend = manager.get_database_backend();
-        let (select, update, insert) = match backend {
+        let (select, update) = match backend {
             DbBackend::Postgres => (
                 format!(
                     "SELECT CAST(id AS BIGINT), value::text FROM {TABLE} WHERE \"key\" = $1 ORDER BY id DESC LIMIT 1 FOR UPDATE"
                 ),
                 format!("UPDATE {TABLE} SET value = $1::json WHERE id = $2"),
-                format!("INSERT INTO {TABLE} (\"key\", value) VALUES ($1, $2::json)"),
             ),
             _ => (
                 format!(
                     "SELECT id, CAST(value AS TEXT) FROM {TABLE} WHERE \"key\" = ? ORDER BY id DESC LIMIT 1"
                 ),
                 format!("UPDATE {TABLE} SET value = ? WHERE id = ?"),
-                format!("INSERT INTO {TABLE} (\"key\", value) VALUES (?, ?)"),
             ),
         };
         let row = db
@@ -125,6 +123,8 @@ impl MigrationTrait for Migration {
                 let stmt = match id {
                     Some(id) => Statement::from_sql_and_values(backend, update, [text, id.into()]),
                     None => {
+                        // Allocate `id` the way the column allows (never altered by us).
+                        let insert = crate::id_allocation(db).await?.insert_sql(backend);
                         Statement::from_sql_and_values(backend, insert, [STORAGES_KEY.into(), text])
                     }
                 };

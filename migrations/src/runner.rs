@@ -37,8 +37,6 @@ pub struct MigrationReport {
     pub rows_before: i64,
     /// Duplicate rows moved to `systemconfig_duplicates`.
     pub duplicates_removed: i64,
-    /// Whether a PostgreSQL `id` default was added to an adopted table.
-    pub id_default_added: bool,
     /// Migrations still pending after the run.
     pub pending: Vec<String>,
     /// The `systemconfig` table was missing although its migrations were recorded as
@@ -65,13 +63,9 @@ impl fmt::Display for MigrationReport {
             if adopted {
                 write!(
                     f,
-                    "; adopted the existing systemconfig table ({} rows, {} duplicate rows moved to systemconfig_duplicates",
+                    "; adopted the existing systemconfig table ({} rows, {} duplicate rows moved to systemconfig_duplicates)",
                     self.rows_before, self.duplicates_removed
                 )?;
-                if self.id_default_added {
-                    write!(f, ", id default added")?;
-                }
-                write!(f, ")")?;
             } else if self.recreated_dropped_table {
                 write!(f, "; recreated the systemconfig table (empty)")?;
             } else {
@@ -171,7 +165,7 @@ async fn read_report(txn: &DatabaseTransaction, report: &mut MigrationReport) ->
         .query_one_raw(Statement::from_string(
             backend,
             format!(
-                "SELECT adopted_existing, rows_before, duplicates_removed, id_default_added \
+                "SELECT adopted_existing, rows_before, duplicates_removed \
                  FROM {REPORT_TABLE} ORDER BY ran_at DESC LIMIT 1"
             ),
         ))
@@ -180,7 +174,6 @@ async fn read_report(txn: &DatabaseTransaction, report: &mut MigrationReport) ->
         report.adopted_existing = Some(row.try_get_by_index::<i32>(0)? != 0);
         report.rows_before = i64::from(row.try_get_by_index::<i32>(1)?);
         report.duplicates_removed = i64::from(row.try_get_by_index::<i32>(2)?);
-        report.id_default_added = row.try_get_by_index::<i32>(3)? != 0;
     }
     Ok(())
 }

@@ -14,6 +14,33 @@ pub struct Args {
     tests_only: bool,
 }
 
+/// `cargo check` arguments of the feature combinations CI builds (see `run`).
+const FEATURE_COMBINATIONS: &[&[&str]] = &[
+    // One backend each, with the other TLS stack.
+    &[
+        "-p",
+        "system-config",
+        "--no-default-features",
+        "--features",
+        "sqlite",
+    ],
+    &[
+        "-p",
+        "system-config",
+        "--no-default-features",
+        "--features",
+        "postgres,native-tls",
+    ],
+    // A SQLite-only application using the platform's TLS for HTTPS.
+    &[
+        "-p",
+        "cloud-clients",
+        "--no-default-features",
+        "--features",
+        "sqlite,native-tls",
+    ],
+];
+
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
@@ -46,6 +73,22 @@ pub fn run(args: Args) -> Result<()> {
                 "warnings",
             ]),
         )?;
+        // Licenses, duplicate versions (warnings) and sources, from `deny.toml`. No
+        // advisories: they need the advisory database from the network; these checks only
+        // need the dependency graph (cargo metadata, which uses the usual crates.io cache).
+        step(
+            "cargo deny check bans licenses sources",
+            cargo().args(["deny", "check", "bans", "licenses", "sources"]),
+        )?;
+        // The feature combinations a downstream application is likely to pick, beyond the
+        // defaults (both backends, rustls) that every other step builds. Libraries only:
+        // the tests need both backends.
+        for features in FEATURE_COMBINATIONS {
+            step(
+                &format!("cargo check {}", features.join(" ")),
+                cargo().arg("check").args(*features),
+            )?;
+        }
         step(
             "cargo doc",
             cargo()

@@ -13,23 +13,31 @@ pub const PORT: u16 = 55432;
 #[derive(clap::Subcommand)]
 pub enum Action {
     /// Start the server and print the admin URL for `DRIVEKEEP_TEST_PG_URL`.
-    Start,
+    Start {
+        /// Port (and name of the data folder) of the server.
+        #[arg(long, default_value_t = PORT)]
+        port: u16,
+    },
     /// Stop the server and delete its data.
-    Stop,
+    Stop {
+        /// Port of the server to stop.
+        #[arg(long, default_value_t = PORT)]
+        port: u16,
+    },
 }
 
 #[allow(clippy::print_stdout)]
 pub fn run(action: Action) -> Result<()> {
     match action {
-        Action::Start => {
-            let server = Server::start()?;
+        Action::Start { port } => {
+            let server = Server::start_on(port)?;
             println!("{}", server.url());
             println!("export DRIVEKEEP_TEST_PG_URL={}", server.url());
             // Keep it running after this command.
             std::mem::forget(server);
             Ok(())
         }
-        Action::Stop => Server::stop_existing(),
+        Action::Stop { port } => Server::stop_existing(port),
     }
 }
 
@@ -41,8 +49,8 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn base_dir() -> PathBuf {
-    std::env::temp_dir().join(format!("drivekeep-pg-{PORT}"))
+fn base_dir(port: u16) -> PathBuf {
+    std::env::temp_dir().join(format!("drivekeep-pg-{port}"))
 }
 
 /// The folder holding `initdb` and `pg_ctl`, installing PostgreSQL when there is none.
@@ -100,18 +108,54 @@ fn as_server_user(program: &Path) -> Command {
     }
 }
 
+/// Writes a self-signed certificate and its key (`server.crt`, `server.key`, key mode 600,
+/// both owned by the server user) into the data folder, for `ssl = on`: clients can then
+/// connect with `sslmode=require` (encrypted, certificate not verified).
+fn self_signed_certificate(data: &Path) -> Result<()> {
+    sh(as_server_user(Path::new("openssl"))
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "3650",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+        ])
+        .arg(data.join("server.key"))
+        .arg("-out")
+        .arg(data.join("server.crt"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null()))
+    .context("creating the server's TLS certificate with openssl")?;
+    // The server refuses a key that others can read.
+    sh(as_server_user(Path::new("chmod"))
+        .arg("600")
+        .arg(data.join("server.key")))
+}
+
 /// A running throwaway server; stopped when dropped.
 pub struct Server {
     bin: PathBuf,
     data: PathBuf,
+    port: u16,
 }
 
 impl Server {
     /// Initialises and starts a new server, replacing any earlier one on [`PORT`].
     pub fn start() -> Result<Server> {
+        Self::start_on(PORT)
+    }
+
+    /// Initialises and starts a new server on `port` (data in a folder named after it),
+    /// replacing any earlier one there. TLS is on, with a self-signed certificate.
+    pub fn start_on(port: u16) -> Result<Server> {
         let bin = bin_dir()?;
-        let _ = Self::stop_existing();
-        let base = base_dir();
+        let _ = Self::stop_existing(port);
+        let base = base_dir(port);
         let data = base.join("data");
         let socket = base.join("socket");
         std::fs::create_dir_all(&socket)?;
@@ -134,8 +178,11 @@ impl Server {
             ])
             .arg(&data)
             .stdout(std::process::Stdio::null()))?;
+        self_signed_certificate(&data)?;
+        // `ssl_cert_file` and `ssl_key_file` are relative to the data folder.
         let options = format!(
-            "-p {PORT} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300",
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300 \
+             -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key",
             socket.display()
         );
         sh(as_server_user(&bin.join("pg_ctl"))
@@ -145,16 +192,16 @@ impl Server {
             .arg(base.join("server.log"))
             .arg("start")
             .stdout(std::process::Stdio::null()))?;
-        Ok(Server { bin, data })
+        Ok(Server { bin, data, port })
     }
 
     /// The admin URL.
     pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{PORT}/postgres")
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
-    fn stop_existing() -> Result<()> {
-        let data = base_dir().join("data");
+    fn stop_existing(port: u16) -> Result<()> {
+        let data = base_dir(port).join("data");
         if data.exists()
             && let Some(bin) = find_bin_dir()
         {
@@ -166,7 +213,7 @@ impl Server {
                 .stderr(std::process::Stdio::null())
                 .status();
         }
-        let _ = std::fs::remove_dir_all(base_dir());
+        let _ = std::fs::remove_dir_all(base_dir(port));
         Ok(())
     }
 }
@@ -179,6 +226,6 @@ impl Drop for Server {
             .arg("stop")
             .stdout(std::process::Stdio::null())
             .status();
-        let _ = std::fs::remove_dir_all(base_dir());
+        let _ = std::fs::remove_dir_all(base_dir(self.port));
     }
 }

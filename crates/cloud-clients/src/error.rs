@@ -130,6 +130,14 @@ pub enum Error {
         /// The logins it offers, in words.
         supported: String,
     },
+    /// The storage cannot do this yet (e.g. upload on a provider without one).
+    #[error("{storage} does not support {operation} yet")]
+    Unsupported {
+        /// The storage type.
+        storage: String,
+        /// What was asked (`uploading`).
+        operation: String,
+    },
     /// No provider serves this storage type.
     #[error("`{storage}` is not a storage type this library can open (supported: {supported})")]
     UnknownStorageType {

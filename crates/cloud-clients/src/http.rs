@@ -1,5 +1,8 @@
 //! The HTTP client every provider call goes through: one connection pool per process, a
-//! connect timeout and a total timeout on every call.
+//! connect timeout and a total timeout on every API call — and, for transfers (download
+//! and upload bodies that may take hours), a second client on the same options with the
+//! connect timeout and an idle [`read_timeout`](HttpOptions::read_timeout) but no deadline
+//! on the whole body.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -12,8 +15,13 @@ use crate::error::Error;
 pub struct HttpOptions {
     /// Time allowed to establish a connection. Default 10 s.
     pub connect_timeout: Duration,
-    /// Time allowed for a whole call, answer included. Default 30 s.
+    /// Time allowed for a whole API call, answer included. Default 30 s. Not applied to
+    /// transfer bodies.
     pub timeout: Duration,
+    /// Transfers: the longest silence allowed while reading an answer (a stalled
+    /// connection is given up after this and the transfer resumes on a new one).
+    /// Default 60 s.
+    pub read_timeout: Duration,
     /// The `User-Agent` header.
     pub user_agent: String,
 }
@@ -23,6 +31,7 @@ impl Default for HttpOptions {
         Self {
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(60),
             user_agent: concat!("drivekeep/", env!("CARGO_PKG_VERSION")).to_owned(),
         }
     }
@@ -32,6 +41,11 @@ impl HttpOptions {
     /// Sets [`timeout`](Self::timeout).
     pub fn timeout(mut self, value: Duration) -> Self {
         self.timeout = value;
+        self
+    }
+    /// Sets [`read_timeout`](Self::read_timeout).
+    pub fn read_timeout(mut self, value: Duration) -> Self {
+        self.read_timeout = value;
         self
     }
     /// Sets [`connect_timeout`](Self::connect_timeout).
@@ -46,23 +60,50 @@ impl HttpOptions {
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     client: reqwest::Client,
+    transfer: reqwest::Client,
     options: HttpOptions,
 }
 
 static SHARED: OnceLock<Result<HttpClient, String>> = OnceLock::new();
 
+/// Installs rustls's *ring* provider as the process-wide default crypto provider, unless
+/// one is installed already (then that one is kept). With the `rustls` feature reqwest is
+/// built without a provider of its own (`rustls-no-provider`, to keep aws-lc-rs out of the
+/// build) and refuses to build a client until one is installed. [`HttpClient::new`] calls
+/// this; call it before building other `reqwest` clients in the same process. Does nothing
+/// without the `rustls` feature.
+pub fn install_crypto_provider() {
+    #[cfg(feature = "rustls")]
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Fails only when another thread installed one first, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
 impl HttpClient {
     /// A new client (its own connection pool).
     pub fn new(options: HttpOptions) -> Result<Self, Error> {
+        let failed = |e| Error::Http {
+            reason: describe(e),
+        };
+        install_crypto_provider();
         let client = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
             .timeout(options.timeout)
             .user_agent(options.user_agent.clone())
             .build()
-            .map_err(|e| Error::Http {
-                reason: describe(e),
-            })?;
-        Ok(Self { client, options })
+            .map_err(failed)?;
+        let transfer = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .read_timeout(options.read_timeout)
+            .user_agent(options.user_agent.clone())
+            .build()
+            .map_err(failed)?;
+        Ok(Self {
+            client,
+            transfer,
+            options,
+        })
     }
 
     /// The process-wide client with default options.
@@ -76,6 +117,12 @@ impl HttpClient {
     /// The underlying reqwest client.
     pub fn client(&self) -> &reqwest::Client {
         &self.client
+    }
+
+    /// The client for transfer bodies: no deadline on the whole body, an idle read
+    /// timeout instead.
+    pub fn transfer(&self) -> &reqwest::Client {
+        &self.transfer
     }
 
     /// The options it was built with.

@@ -72,6 +72,7 @@ mod state;
 mod storage;
 mod token;
 mod tokens;
+mod transfer;
 mod transport;
 mod util;
 
@@ -80,7 +81,7 @@ pub use providers::{alipan, alist, u115};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use download::{FALLBACK_FILE_NAME, MAX_FILE_NAME_BYTES, safe_file_name};
 pub use error::{Error, ProviderErrorKind, Result};
-pub use http::{HttpClient, HttpOptions};
+pub use http::{HttpClient, HttpOptions, install_crypto_provider};
 pub use keepalive::{KeepAlive, KeepAliveOptions};
 pub use login::{LoginKind, PasswordLogin, QrLoginFlow};
 pub use provider::{Grant, RefreshFailure, TokenProvider};
@@ -95,4 +96,6 @@ pub use token::{
     TokenAccessor,
 };
 pub use tokens::ExpiryMargin;
+pub use transfer::hash::sha1_file;
+pub use transfer::{Conflict, TransferPhase, UploadOptions, UploadProgress};
 pub use util::format_timestamp_ms;

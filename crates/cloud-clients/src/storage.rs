@@ -39,7 +39,9 @@ pub struct FileItem {
     pub extension: Option<String>,
     /// Size in bytes (files only).
     pub size: Option<u64>,
-    /// Modification time, Unix seconds.
+    /// Modification time, Unix seconds (serialized as RFC 3339, like every time in this
+    /// library's serialized types).
+    #[serde(serialize_with = "rfc3339_secs")]
     pub modified: Option<i64>,
     /// The provider's id of the item.
     pub file_id: String,
@@ -47,6 +49,15 @@ pub struct FileItem {
     pub parent_id: Option<String>,
     /// Provider-specific fields (115: `pick_code`, `sha1`; alipan: `drive_id`).
     pub extra: Map<String, Value>,
+}
+
+fn rfc3339_secs<S: serde::Serializer>(secs: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match secs {
+        Some(secs) => s.serialize_str(&crate::util::format_timestamp_ms(
+            u64::try_from(*secs).unwrap_or(0).saturating_mul(1000),
+        )),
+        None => s.serialize_none(),
+    }
 }
 
 impl FileItem {
@@ -262,8 +273,39 @@ pub trait CloudStorage: Send + Sync + fmt::Debug {
     /// A download link for a file.
     async fn download_url(&self, item: &FileItem) -> Result<DownloadLink>;
 
-    /// Downloads a file to `dest`, reporting progress; returns the bytes written.
+    /// Downloads a file to `dest`, reporting progress; returns the file's size.
+    ///
+    /// Bytes go to `DEST.part` first. A download that is interrupted (connection cut, link
+    /// expired, a stall longer than the read timeout) continues from where it stopped, with a
+    /// new link when needed; a `.part` left by an earlier run of the same remote file is
+    /// continued with a `Range` request. The result is checked against the provider's size
+    /// and SHA-1 (when it gives one) before it is renamed to `dest`, which is replaced if it
+    /// exists (refuse that in the caller when it matters). See `docs/transfers.md`.
     async fn download(&self, item: &FileItem, dest: &Path, progress: Progress<'_>) -> Result<u64>;
+
+    /// Uploads the local file `local` into `folder` as `name`; returns the new item.
+    ///
+    /// The file is streamed part by part (memory stays at about one part), every request
+    /// takes a current token (an upload that outlives its access token refreshes once, in
+    /// the middle), content the provider already has is not sent again (instant upload,
+    /// where the provider offers it), and an interrupted upload started again with the same
+    /// file and destination sends only the parts the provider lacks. A missing or
+    /// unreadable local file fails before anything is created remotely. Providers that
+    /// cannot upload yet return [`Error::Unsupported`].
+    async fn upload(
+        &self,
+        local: &Path,
+        folder: &FileItem,
+        name: &str,
+        options: &crate::transfer::UploadOptions,
+        progress: crate::transfer::UploadProgress<'_>,
+    ) -> Result<FileItem> {
+        let _ = (local, folder, name, options, progress);
+        Err(Error::Unsupported {
+            storage: self.storage_type().to_owned(),
+            operation: "uploading".into(),
+        })
+    }
 }
 
 /// The folder at `path`, for a "make folder" whose name is taken: an existing folder is

@@ -152,6 +152,9 @@ impl Harness for AlipanHarness {
     fn storage(&self) -> &dyn CloudStorage {
         &self.client
     }
+    fn uploads(&self) -> bool {
+        true
+    }
     fn seed_folder(&self, path: &str) {
         self.env
             .sim
@@ -226,6 +229,7 @@ async fn conformance_file_operations() -> anyhow::Result<()> {
     for db in backends().await? {
         let h = AlipanHarness::logged_in(&db.url).await?;
         conformance::file_operations(&h).await?;
+        conformance::transfers(&h).await?;
         // The request shapes the simulator accepted, by path.
         let sim = &h.env.sim;
         for path in [
@@ -444,6 +448,7 @@ async fn reused_refresh_token_with_nothing_newer_needs_login() -> anyhow::Result
         let env = env_with(&db.url, ConfigAlipan::default()).await?;
         let pair = env.login().await?;
         // Someone outside this project rotates the token and keeps the result.
+        cloud_clients::install_crypto_provider();
         let answer = reqwest::Client::new()
             .post(format!("{}{TOKEN_PATH}", env.sim.base_url()))
             .json(&json!({"client_id": APP, "grant_type": "refresh_token",

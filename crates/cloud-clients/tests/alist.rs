@@ -154,6 +154,7 @@ async fn conformance_file_operations() -> anyhow::Result<()> {
     for db in backends().await? {
         let h = AlistHarness::logged_in(&db.url).await?;
         conformance::file_operations(&h).await?;
+        conformance::transfers(&h).await?;
         let sim = &h.env.sim;
         for path in [
             "/api/fs/list",

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use cloud_clients::{CloudStorage, FileItem, LoginStatus, TokenState};
+use cloud_clients::{CloudStorage, Error, FileItem, LoginStatus, TokenState, UploadOptions};
 use futures::TryStreamExt;
 use serde_json::{Map, Value};
 
@@ -34,6 +34,10 @@ pub trait Harness: Send + Sync {
     /// Whether the provider reports space usage (OpenList does not).
     fn reports_usage(&self) -> bool {
         true
+    }
+    /// Whether the client can upload yet (the others must say "unsupported").
+    fn uploads(&self) -> bool {
+        false
     }
     /// The stored config of the storage, read from the database.
     async fn stored_config(&self) -> anyhow::Result<Map<String, Value>>;
@@ -246,5 +250,48 @@ pub async fn listing_survives_token_expiry_between_pages(
     }
     assert_eq!(seen, count);
     assert_eq!(h.refresh_calls() - before, 1);
+    Ok(())
+}
+
+/// Upload and download round trip where the client uploads; elsewhere a typed
+/// "unsupported" and nothing created.
+pub async fn transfers(h: &impl Harness) -> anyhow::Result<()> {
+    let s = h.storage();
+    let dir = tempfile::tempdir()?;
+    let local = dir.path().join("up.mkv");
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&local, &bytes)?;
+    let folder = s.make_path("/uploads").await?;
+    let options = UploadOptions::default().session_dir(dir.path().join("sessions"));
+    let mut phases = Vec::new();
+    let uploaded = s
+        .upload(&local, &folder, "up.mkv", &options, &mut |phase, _, _| {
+            phases.push(phase);
+        })
+        .await;
+    if !h.uploads() {
+        let err = uploaded.expect_err("no upload yet");
+        assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+        assert!(!h.exists("/uploads/up.mkv"));
+        return Ok(());
+    }
+    let item = uploaded?;
+    assert_eq!(
+        (item.path.as_str(), item.size, item.is_folder()),
+        ("/uploads/up.mkv", Some(300_000), false)
+    );
+    assert!(h.exists("/uploads/up.mkv"));
+    assert_eq!(phases.last(), Some(&cloud_clients::TransferPhase::Done));
+    // Back again, byte for byte.
+    let back = dir.path().join("back.mkv");
+    let listed = s.stat("/uploads/up.mkv").await?.expect("uploaded");
+    assert_eq!(s.download(&listed, &back, &mut |_, _| {}).await?, 300_000);
+    assert_eq!(std::fs::read(&back)?, bytes);
+    // The name is taken now: refused by default, with a typed error.
+    let err = s
+        .upload(&local, &folder, "up.mkv", &options, &mut |_, _, _| {})
+        .await
+        .expect_err("taken");
+    assert!(err.is_already_exists(), "{err}");
     Ok(())
 }

@@ -90,6 +90,7 @@ async fn reused_refresh_token_with_nothing_newer_needs_login() -> anyhow::Result
         let env = env(&db.url).await?;
         let pair = env.login().await?;
         // Someone outside this project rotates the token and keeps the result to itself.
+        cloud_clients::install_crypto_provider();
         let http = reqwest::Client::new();
         let answer: serde_json::Value = http
             .post(format!("{}{REFRESH}", env.sim.base_url()))
@@ -138,6 +139,7 @@ async fn reused_refresh_token_adopts_what_another_refresher_saved() -> anyhow::R
         while env.sim.stats().faults_injected == 0 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        cloud_clients::install_crypto_provider();
         let answer: serde_json::Value = reqwest::Client::new()
             .post(format!("{}{REFRESH}", env.sim.base_url()))
             .form(&[(

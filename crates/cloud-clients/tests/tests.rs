@@ -16,4 +16,5 @@ mod multiprocess;
 mod registry;
 mod secrets;
 mod single_flight;
+mod transfers;
 mod u115;

@@ -118,6 +118,7 @@ async fn conformance_file_operations() -> anyhow::Result<()> {
     for db in backends().await? {
         let h = U115Harness::logged_in(&db.url).await?;
         conformance::file_operations(&h).await?;
+        conformance::transfers(&h).await?;
         // The request shapes the simulator accepted, by path.
         let sim = &h.env.sim;
         for path in [

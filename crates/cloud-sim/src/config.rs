@@ -110,6 +110,12 @@ pub struct ConfigAlipan {
     pub resource_drive: bool,
     /// How long a download link from `getDownloadUrl` stays valid. Default 900 s.
     pub download_lifetime: Duration,
+    /// How long an `upload_url` (part PUT) from `create` / `getUploadUrl` stays valid on
+    /// the simulated clock; an expired one answers 403 `Request has expired.`. Default
+    /// 3600 s.
+    pub upload_url_lifetime: Duration,
+    /// Page size of `listUploadedParts` (`next_part_number_marker` pages). Default 100.
+    pub list_parts_page_size: usize,
 }
 
 impl Default for ConfigAlipan {
@@ -129,6 +135,8 @@ impl Default for ConfigAlipan {
             client_secret: None,
             resource_drive: true,
             download_lifetime: Duration::from_secs(900),
+            upload_url_lifetime: Duration::from_secs(3600),
+            list_parts_page_size: 100,
         }
     }
 }
@@ -161,6 +169,10 @@ pub(crate) struct Settings {
     pub client_secret: Option<String>,
     pub resource_drive: bool,
     pub download_lifetime: Duration,
+    pub upload_url_lifetime: Duration,
+    pub list_parts_page_size: usize,
+    /// Bytes per second of download bodies and part uploads (`None`: unlimited).
+    pub transfer_rate: Option<u64>,
 }
 
 impl From<Config115> for Settings {
@@ -183,6 +195,9 @@ impl From<Config115> for Settings {
             client_secret: None,
             resource_drive: false,
             download_lifetime: c.download_lifetime,
+            upload_url_lifetime: Duration::from_secs(3600),
+            list_parts_page_size: 100,
+            transfer_rate: None,
         }
     }
 }
@@ -207,6 +222,9 @@ impl From<ConfigAlipan> for Settings {
             client_secret: c.client_secret,
             resource_drive: c.resource_drive,
             download_lifetime: c.download_lifetime,
+            upload_url_lifetime: c.upload_url_lifetime,
+            list_parts_page_size: c.list_parts_page_size,
+            transfer_rate: None,
         }
     }
 }

@@ -7,10 +7,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::Router;
-use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
@@ -20,7 +20,8 @@ use crate::core::{Core, DownloadError, QrAction};
 use crate::fault::{Fault, Malformed, RateLimitAnswer};
 use crate::input::Input;
 use crate::token::DriveKind;
-use crate::tree::{Content, SimFile};
+use crate::transfer::{Cut, Serve, Span, content_body, span};
+use crate::tree::SimFile;
 
 pub(crate) fn control_err(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(json!({"error": message.into()}))).into_response()
@@ -189,8 +190,14 @@ fn parse_fault(input: &Input) -> Result<Fault, String> {
             Some("quota406") => RateLimitAnswer::Quota406,
             Some(_) => return Err("answer must be http429, quota770004 or quota406".into()),
         }),
+        "cut_body" => Fault::CutBody {
+            after: number("after").ok_or("after is required")?,
+        },
         _ => {
-            return Err("fault must be delay, status, reset, hang, malformed or rate_limit".into());
+            return Err(
+                "fault must be delay, status, reset, hang, malformed, rate_limit or cut_body"
+                    .into(),
+            );
         }
     })
 }
@@ -237,11 +244,31 @@ async fn settings(State(core): State<Arc<Core>>, input: Input) -> Response {
     if let Some(ms) = input.get("poll_timeout_ms").and_then(|v| v.parse().ok()) {
         st.settings.poll_timeout = Duration::from_millis(ms);
     }
+    if let Some(secs) = input
+        .get("upload_url_lifetime_secs")
+        .and_then(|v| v.parse().ok())
+    {
+        st.settings.upload_url_lifetime = Duration::from_secs(secs);
+    }
+    if let Some(n) = input
+        .get("list_parts_page_size")
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        st.settings.list_parts_page_size = n.max(1);
+    }
+    match input.json_value("transfer_rate") {
+        Some(Value::Null) => st.settings.transfer_rate = None,
+        Some(v) => st.settings.transfer_rate = v.as_u64(),
+        None => {}
+    }
     axum::Json(json!({
         "request_delay_ms": st.settings.request_delay.as_millis() as u64,
         "rate_limit_per_sec": st.settings.rate_limit_per_sec,
         "min_refresh_interval_secs": st.settings.min_refresh_interval.as_secs_f64(),
         "poll_timeout_ms": st.settings.poll_timeout.as_millis() as u64,
+        "transfer_rate": st.settings.transfer_rate,
+        "upload_url_lifetime_secs": st.settings.upload_url_lifetime.as_secs(),
+        "list_parts_page_size": st.settings.list_parts_page_size,
     }))
     .into_response()
 }
@@ -311,48 +338,63 @@ pub(crate) fn ext_id(core: &Core, id: u64) -> String {
     }
 }
 
-const ZERO_CHUNK: usize = 64 * 1024;
-
+/// `GET /__sim/dl/{token}`: a download link. Single `Range` (206 / 416), paced by the
+/// transfer rate, cut by [`Fault::CutBody`] (path key `/__sim/dl`).
 async fn download(
     State(core): State<Arc<Core>>,
     Path(token): Path<String>,
+    cut: Option<Extension<Cut>>,
     input: Input,
 ) -> Response {
     let forbidden = |msg: &'static str| (StatusCode::FORBIDDEN, msg).into_response();
     if input.headers.contains_key(header::AUTHORIZATION) {
         core.state.lock().stats.download_authorization_leaks += 1;
     }
-    match core.download(&token, &input.user_agent()) {
-        Err(DownloadError::Unknown) => (StatusCode::NOT_FOUND, "404 Not Found").into_response(),
-        Err(DownloadError::Expired) => forbidden("403 Forbidden: link expired"),
-        Err(DownloadError::UserAgent) => {
-            forbidden("403 Forbidden: link is bound to another User-Agent")
+    let d = match core.download(&token, &input.user_agent()) {
+        Err(DownloadError::Unknown) => {
+            return (StatusCode::NOT_FOUND, "404 Not Found").into_response();
         }
-        Ok(d) => {
-            let body = match d.content {
-                Content::Bytes(b) => Body::from(b.as_ref().clone()),
-                Content::Zeros => {
-                    let size = d.size;
-                    let chunks = (0..size.div_ceil(ZERO_CHUNK as u64)).map(move |i| {
-                        let start = i * ZERO_CHUNK as u64;
-                        let len = (size - start).min(ZERO_CHUNK as u64) as usize;
-                        Ok::<_, std::io::Error>(Bytes::from(vec![0u8; len]))
-                    });
-                    Body::from_stream(futures::stream::iter(chunks))
-                }
-            };
-            (
-                [
-                    (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-                    (header::CONTENT_LENGTH, d.size.to_string()),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        format!("attachment; filename=\"{}\"", d.name.replace('"', "")),
-                    ),
-                ],
-                body,
-            )
-                .into_response()
+        Err(DownloadError::Expired) => return forbidden("403 Forbidden: link expired"),
+        Err(DownloadError::UserAgent) => {
+            return forbidden("403 Forbidden: link is bound to another User-Agent");
+        }
+        Ok(d) => d,
+    };
+    let size = d.size;
+    let Span {
+        status,
+        start,
+        len,
+        content_range,
+    } = match span(&input.headers, size) {
+        Ok(s) => s,
+        Err(mut resp) => {
+            resp.headers_mut()
+                .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+            return resp;
+        }
+    };
+    let opts = Serve {
+        cut: cut.map(|Extension(c)| c),
+        count: true,
+    };
+    let mut headers = vec![
+        (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+        (header::CONTENT_LENGTH, len.to_string()),
+        (header::ACCEPT_RANGES, "bytes".to_owned()),
+        (
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{}\"", d.name.replace('"', "")),
+        ),
+    ];
+    if let Some(cr) = content_range {
+        headers.push((header::CONTENT_RANGE, cr));
+    }
+    let mut resp = (status, content_body(&core, d.content, start, len, opts)).into_response();
+    for (name, value) in headers {
+        if let Ok(v) = value.parse() {
+            resp.headers_mut().insert(name, v);
         }
     }
+    resp
 }

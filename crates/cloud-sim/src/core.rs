@@ -195,6 +195,8 @@ pub(crate) struct Core {
     pub base_url: String,
     pub state: Mutex<State>,
     pub faults: FaultRegistry,
+    /// alipan upload sessions and part URLs (state in [`crate::alipan::UploadStore`]).
+    pub uploads: Mutex<crate::alipan::UploadStore>,
     pub changes: watch::Sender<u64>,
     pub shutdown: watch::Sender<bool>,
     pub timeline: crate::stats::Timeline,
@@ -225,6 +227,7 @@ impl Core {
                 openlist: crate::openlist::Store::default(),
             }),
             faults: FaultRegistry::default(),
+            uploads: Mutex::default(),
             changes,
             shutdown,
             timeline: crate::stats::Timeline::default(),

@@ -27,6 +27,17 @@ pub enum Fault {
     Malformed(Malformed),
     /// Answer as the provider does when the account is over its quota.
     RateLimit(RateLimitAnswer),
+    /// Break a transfer off after `after` body bytes of this request, then drop the
+    /// connection: the client sees an error mid-body, never a clean end.
+    ///
+    /// - Download links (`/__sim/dl`) and any other answer: the response body stops after
+    ///   `after` bytes (fewer when the body is shorter, then it ends normally).
+    /// - Part uploads (`/__sim/up`): the server reads at most `after` bytes of the request
+    ///   body, stores nothing and drops the connection (also when the body was shorter).
+    CutBody {
+        /// Body bytes let through before the cut.
+        after: u64,
+    },
 }
 
 /// A body that is not what the client expects.

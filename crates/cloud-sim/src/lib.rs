@@ -22,6 +22,7 @@ mod pkce;
 mod server;
 mod stats;
 mod token;
+mod transfer;
 mod tree;
 mod u115;
 mod util;

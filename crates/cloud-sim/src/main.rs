@@ -139,6 +139,12 @@ struct Common {
     /// alipan only: access-token lifetime in seconds for PKCE logins without a secret.
     #[arg(long, value_name = "S")]
     pkce_access_lifetime: Option<u64>,
+    /// alipan only: lifetime in seconds of part upload URLs (simulated clock).
+    #[arg(long, value_name = "S", default_value_t = 3600)]
+    upload_url_lifetime: u64,
+    /// Limit download and part-upload bodies to this many bytes per second per connection.
+    #[arg(long, value_name = "BYTES/s")]
+    transfer_rate: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -249,6 +255,7 @@ async fn run(cli: Cli) -> Result<()> {
             cfg.refresh_lifetime = Duration::from_secs(s);
         }
         let h = Sim115::start_on(addr, cfg).await?;
+        h.set_transfer_rate(c.transfer_rate);
         (h.base_url().to_owned(), h.local_addr().port(), Box::new(h))
     } else {
         let mut cfg = ConfigAlipan {
@@ -260,6 +267,7 @@ async fn run(cli: Cli) -> Result<()> {
             default_account: c.default_account,
             client_id: c.client_id,
             client_secret: c.client_secret,
+            upload_url_lifetime: Duration::from_secs(c.upload_url_lifetime),
             ..ConfigAlipan::default()
         };
         if let Some(s) = c.access_lifetime {
@@ -272,6 +280,7 @@ async fn run(cli: Cli) -> Result<()> {
             cfg.pkce_access_lifetime = Duration::from_secs(s);
         }
         let h = SimAlipan::start_on(addr, cfg).await?;
+        h.set_transfer_rate(c.transfer_rate);
         (h.base_url().to_owned(), h.local_addr().port(), Box::new(h))
     };
     announce_and_wait(&base_url, port, c.port_file.as_deref(), handle).await

@@ -165,10 +165,22 @@ impl AsyncWrite for KillableIo {
     }
 }
 
+/// The key of a transfer path: download links count (and take faults) as `/__sim/dl`,
+/// part-upload URLs as `/__sim/up`.
+fn transfer_key(path: &str) -> Option<&'static str> {
+    if path.starts_with("/__sim/dl/") {
+        Some("/__sim/dl")
+    } else if path.starts_with("/__sim/up/") {
+        Some("/__sim/up")
+    } else {
+        None
+    }
+}
+
 /// The counter key of a request: the route template when the path has parameters.
 fn counter_key(path: &str, template: Option<&str>) -> String {
-    if path.starts_with("/__sim/dl/") {
-        return "/__sim/dl".to_owned();
+    if let Some(key) = transfer_key(path) {
+        return key.to_owned();
     }
     match template {
         Some(t) if t.contains('{') => t.to_owned(),
@@ -180,7 +192,7 @@ fn counter_key(path: &str, template: Option<&str>) -> String {
 async fn sim_layer(
     State(core): State<Arc<Core>>,
     ConnectInfo(conn): ConnectInfo<ConnInfo>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
     let path = req.uri().path().to_owned();
@@ -188,7 +200,8 @@ async fn sim_layer(
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned());
-    let is_control = path.starts_with("/__sim/") && !path.starts_with("/__sim/dl/");
+    let transfer = transfer_key(&path);
+    let is_control = path.starts_with("/__sim/") && transfer.is_none();
     if !is_control {
         debug!(path = %counter_key(&path, template.as_deref()), "request");
         core.count_path(&counter_key(&path, template.as_deref()));
@@ -204,7 +217,9 @@ async fn sim_layer(
         }
         response
     };
-    let Some(fault) = core.faults.take(&path, template.as_deref(), !is_control) else {
+    // Transfer paths match fault rules by their key (`/__sim/dl`, `/__sim/up`).
+    let rule_template = transfer.or(template.as_deref());
+    let Some(fault) = core.faults.take(&path, rule_template, !is_control) else {
         let response = next.run(req).await;
         if let Some(index) = index {
             core.timeline.processed(index);
@@ -214,6 +229,20 @@ async fn sim_layer(
     core.count_fault();
     debug!(path = %counter_key(&path, template.as_deref()), fault = ?fault, "fault injected");
     let response = match fault {
+        Fault::CutBody { after } => {
+            let cut = crate::transfer::Cut { after, conn };
+            let response = if transfer.is_some() {
+                // The transfer handlers cut their own bodies (and read the request's).
+                req.extensions_mut().insert(cut);
+                next.run(req).await
+            } else {
+                crate::transfer::cut_response(next.run(req).await, cut)
+            };
+            if let Some(index) = index {
+                core.timeline.processed(index);
+            }
+            response
+        }
         Fault::Delay(d) => {
             tokio::time::sleep(d).await;
             let response = next.run(req).await;

@@ -74,6 +74,19 @@ pub struct Stats {
     /// Requests to download links (`/__sim/dl/…`, the storage host) that carried an
     /// `Authorization` header: the client leaked its API token to the download host.
     pub download_authorization_leaks: u64,
+    /// Bytes of part bodies stored by the upload URLs (`PUT /__sim/up/…`).
+    pub upload_bytes_received: u64,
+    /// Parts stored by the upload URLs.
+    pub upload_parts_received: u64,
+    /// Part PUTs refused or broken off: unknown or expired URL, `Content-Type` sent, part
+    /// already stored, too small or too large, body cut by [`crate::Fault::CutBody`].
+    pub upload_parts_rejected: u64,
+    /// Rapid (instant) uploads granted by a correct `proof_code`.
+    pub instant_uploads: u64,
+    /// Body bytes written by download links (`/__sim/dl/…`), best effort.
+    pub download_bytes_sent: u64,
+    /// Normal upload tasks (with part URLs) created.
+    pub upload_sessions: u64,
 }
 
 impl Stats {

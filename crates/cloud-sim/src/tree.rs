@@ -185,6 +185,11 @@ impl Tree {
             .find(|n| !n.trashed && !n.is_dir && n.sha1.eq_ignore_ascii_case(sha1))
     }
 
+    /// Every live (not trashed) file of the tree, in no particular order.
+    pub(crate) fn files(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.values().filter(|n| !n.trashed && !n.is_dir)
+    }
+
     /// Ancestors of `id` from the root (exclusive of `id`), as `(id, name)`.
     pub(crate) fn ancestors(&self, id: u64) -> Vec<(u64, String)> {
         let mut out = Vec::new();

@@ -40,14 +40,7 @@ async fn binary_prints_its_url_and_serves() {
     let port = std::fs::read_to_string(&port_file).unwrap();
     assert!(base.ends_with(&format!(":{port}")));
     let c = crate::common::client();
-    let stats: serde_json::Value = c
-        .get(format!("{base}/__sim/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = crate::common::send_json(c.get(format!("{base}/__sim/stats"))).await;
     assert_eq!(stats["total_requests"], 0);
     child.kill().await.unwrap();
 }

@@ -11,7 +11,16 @@ use sha2::{Digest, Sha256};
 pub const VERIFIER: &str = "verifier-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ";
 pub const APP: &str = "sim-app-id";
 
+/// Installs rustls' ring provider for reqwest, when none is installed: in workspace
+/// builds reqwest has cloud-clients' `rustls-no-provider` and needs one to build a client.
+pub fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
 pub fn client() -> reqwest::Client {
+    install_crypto_provider();
     reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -44,6 +53,16 @@ pub fn s256_url(verifier: &str) -> String {
 
 pub async fn json(resp: reqwest::Response) -> Value {
     resp.json::<Value>().await.unwrap()
+}
+
+/// Sends `req` and reads the answer as JSON.
+pub async fn send_json(req: reqwest::RequestBuilder) -> Value {
+    json(req.send().await.unwrap()).await
+}
+
+/// GETs `url` with a `Range: range` header.
+pub async fn get_range(c: &reqwest::Client, url: &str, range: &str) -> reqwest::Response {
+    c.get(url).header("range", range).send().await.unwrap()
 }
 
 pub async fn post_form(c: &reqwest::Client, url: String, form: &[(&str, &str)]) -> Value {

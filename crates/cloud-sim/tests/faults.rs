@@ -87,6 +87,7 @@ async fn hang_until_the_client_gives_up() {
     let sim = sim115().await;
     let t = sim.login("alice").access_token;
     sim.inject_fault(PATH, Fault::Hang, 1);
+    crate::common::install_crypto_provider();
     let c = reqwest::Client::builder()
         .timeout(Duration::from_millis(500))
         .build()

@@ -4,7 +4,7 @@
 use cloud_sim::{ConfigOpenList, Flavor, SimFile};
 use serde_json::{Value, json};
 
-use crate::common::client;
+use crate::common::{client, send_json};
 use crate::openlist_common::*;
 
 fn is_rfc3339_nano_7(s: &str) -> bool {
@@ -296,13 +296,6 @@ async fn unknown_routes_get_the_web_page_and_pings_pong() {
             .unwrap(),
         "pong"
     );
-    let settings: Value = c
-        .get(format!("{base}/api/public/settings"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let settings = send_json(c.get(format!("{base}/api/public/settings"))).await;
     assert_eq!(settings["data"]["version"], "v4.2.5");
 }

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use cloud_sim::{ConfigOpenList, Flavor};
 use serde_json::{Value, json};
 
-use crate::common::client;
+use crate::common::{client, send_json};
 use crate::openlist_common::*;
 
 const INVALID: &str = "Invalid username or password";
@@ -173,16 +173,12 @@ async fn lockout_after_five_failures_rearms_and_expires_on_the_clock() {
     assert_eq!(login_hash(&sim, &c, "admin", ADMIN_PW).await["code"], 429);
     // Another client IP (gin trusts X-Forwarded-For) is not locked.
     let body = json!({"username": "admin", "password": static_hash(ADMIN_PW)});
-    let other: Value = c
-        .post(format!("{}/api/auth/login/hash", sim.base_url()))
-        .header("X-Forwarded-For", "10.0.0.9")
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let other = send_json(
+        c.post(format!("{}/api/auth/login/hash", sim.base_url()))
+            .header("X-Forwarded-For", "10.0.0.9")
+            .json(&body),
+    )
+    .await;
     assert_eq!(other["code"], 200);
     // Past the first lock's five minutes, but the last try re-armed it.
     sim.clock().advance(Duration::from_secs(20));

@@ -211,6 +211,7 @@ async fn direct_links_redirect_and_count_a_leaked_token() {
     assert_eq!(resp.bytes().await.unwrap().as_ref(), b"abc");
     assert_eq!(sim.stats().download_authorization_leaks, 1);
 
+    crate::common::install_crypto_provider();
     let no_redirect = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

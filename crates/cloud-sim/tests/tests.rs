@@ -2,6 +2,7 @@
 
 mod alipan_files;
 mod alipan_login;
+mod alipan_upload;
 mod binary;
 mod common;
 mod control;
@@ -12,6 +13,7 @@ mod openlist_files;
 mod openlist_login;
 mod openlist_transfer;
 mod rate_limits;
+mod transfers;
 mod u115_files;
 mod u115_login;
 mod u115_tokens;

@@ -1,15 +1,22 @@
 //! The command line.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use system_config::DEFAULT_DATABASE_URL;
 
 /// Log cloud drives in, keep their tokens alive, manage settings and files.
 #[derive(Parser, Debug)]
 #[command(name = "cloudctl", version, about)]
 pub struct Cli {
-    /// The configuration database (default: the embedded SQLite file `data/user.db`).
-    #[arg(long, global = true, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
-    pub database_url: String,
+    /// The configuration database URL (`sqlite:///path/user.db`, `postgres://…`); also
+    /// `CLOUDCTL_DATABASE_URL`. Default: the SQLite file `data/user.db`.
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// A SQLite database file.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub db: Option<std::path::PathBuf>,
+    /// A MoviePilot config folder: use the database MoviePilot uses (its `app.env`, or
+    /// `user.db` there); also `CLOUDCTL_MOVIEPILOT_CONFIG`.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub moviepilot_config: Option<std::path::PathBuf>,
     /// Point every host of a provider at one base URL: `u115=http://127.0.0.1:8115`.
     /// Repeatable; also `CLOUDCTL_ENDPOINTS` (comma-separated).
     #[arg(long = "endpoint", global = true, value_name = "PROVIDER=URL")]
@@ -65,14 +72,41 @@ pub enum Command {
     Url { target: String },
     /// Space used and total: `TYPE`.
     Usage { storage: String },
-    /// Download a file with a progress bar: `TYPE:/file LOCAL_PATH`.
+    /// Download a file with a progress bar: `TYPE:/file LOCAL_PATH` (a folder, or the
+    /// file to write). An interrupted download continues where it stopped when run again.
     Download {
         target: String,
         dest: std::path::PathBuf,
+        /// Replace the local file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Upload a local file into a folder: `LOCAL_FILE TYPE:/folder`. Content the drive
+    /// already has is not sent again; an interrupted upload continues when run again.
+    Upload {
+        local: std::path::PathBuf,
+        folder: String,
+        /// The name on the drive (default: the local file's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// When the name is taken: fail (refuse), upload under a free name (rename), or
+        /// replace the existing file once the new one is complete (overwrite).
+        #[arg(long, value_enum, default_value_t = OnConflict::Refuse)]
+        on_conflict: OnConflict,
     },
     /// The whole system on the embedded database and a loopback simulator: QR login,
     /// listing, one refresh for many concurrent requests, the login surviving a restart.
     Demo(DemoArgs),
+    /// Print a shell completion script: `cloudctl completions bash > /etc/bash_completion.d/cloudctl`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), or write one page per command into `--dir`.
+    Man {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
     /// Keep logins alive in the foreground until Ctrl-C: refresh every logged-in storage
     /// ahead of its due time (one refresh per expiry however many instances run), keep
     /// idle refresh tokens alive, and print each state change.
@@ -88,6 +122,13 @@ pub struct KeepaliveArgs {
     /// lifetime).
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub lead: u64,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum OnConflict {
+    Refuse,
+    Rename,
+    Overwrite,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

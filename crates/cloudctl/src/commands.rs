@@ -9,13 +9,28 @@ use system_config::redact_url;
 
 use crate::cli::{Cli, Command, ConfigAction, MigrateAction, StorageAction};
 use crate::context::{Context, split_target};
-use crate::exit::UsageError;
+use crate::exit::{NotFound, UsageError};
 use crate::output::{bytes, json, line, note, time};
 
 pub async fn run(cli: Cli) -> Result<()> {
     // Before any work: from here on SIGINT/SIGTERM stop the command cleanly.
     let mut signals = crate::signals::Signals::install()?;
-    let ctx = Context::new(cli.database_url, &cli.endpoints, cli.json)?;
+    let location =
+        crate::database::resolve(cli.database_url, cli.db, cli.moviepilot_config, &|key| {
+            std::env::var(key).ok()
+        })?;
+    // Only these create or migrate a database; the rest need one that exists.
+    let creates = matches!(
+        cli.command,
+        Command::Migrate { .. } | Command::Login(_) | Command::Demo(_)
+    );
+    let ctx = Context::new(location, creates, &cli.endpoints, cli.json)?;
+    // Generated from the command definition; no database needed.
+    match &cli.command {
+        Command::Completions { shell } => return crate::docs::completions(*shell),
+        Command::Man { dir } => return crate::docs::man(dir.as_deref()),
+        _ => {}
+    }
     if let Command::Keepalive(args) = cli.command {
         // A foreground service: a signal is its normal end, handled inside.
         return crate::keepalive::run(&ctx, args, &mut signals).await;
@@ -80,8 +95,20 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<()> {
                 Ok(())
             }
         }
-        Command::Download { target, dest } => download(ctx, &target, &dest).await,
+        Command::Download {
+            target,
+            dest,
+            force,
+        } => crate::transfer::download(ctx, &target, &dest, force).await,
+        Command::Upload {
+            local,
+            folder,
+            name,
+            on_conflict,
+        } => crate::transfer::upload(ctx, &local, &folder, name.as_deref(), on_conflict).await,
         Command::Demo(args) => crate::demo::run(ctx, args).await,
+        Command::Completions { shell } => crate::docs::completions(shell),
+        Command::Man { dir } => crate::docs::man(dir.as_deref()),
         Command::Keepalive(args) => {
             let mut signals = crate::signals::Signals::install()?;
             crate::keepalive::run(ctx, args, &mut signals).await
@@ -89,7 +116,7 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<()> {
     }
 }
 
-fn done(ctx: &Context, message: &str) -> Result<()> {
+pub(crate) fn done(ctx: &Context, message: &str) -> Result<()> {
     if ctx.json {
         json(&json!({"ok": true, "message": message}))
     } else {
@@ -172,7 +199,7 @@ async fn config(ctx: &Context, action: ConfigAction) -> Result<()> {
         ConfigAction::Get { key, show_secrets } => match store.get(&key)? {
             Some(value) if show_secrets => json(&value),
             Some(value) => json(&redacted(&key, value)),
-            None => Err(UsageError(format!("no key `{key}`")).into()),
+            None => Err(NotFound(format!("no key `{key}`")).into()),
         },
         ConfigAction::Set { key, value } => {
             let value: Value = serde_json::from_str(&value).map_err(|e| {
@@ -283,7 +310,7 @@ async fn storage(ctx: &Context, action: StorageAction) -> Result<()> {
         } => {
             let conf = storages
                 .get(&storage)?
-                .ok_or_else(|| UsageError(format!("no storage `{storage}`")))?;
+                .ok_or_else(|| NotFound(format!("no storage `{storage}`")))?;
             json(&shown_conf(&conf, show_secrets))
         }
         StorageAction::Add { storage, name } => {
@@ -325,17 +352,20 @@ async fn storage(ctx: &Context, action: StorageAction) -> Result<()> {
     }
 }
 
-async fn open_target(ctx: &Context, target: &str) -> Result<(Box<dyn CloudStorage>, String)> {
+pub(crate) async fn open_target(
+    ctx: &Context,
+    target: &str,
+) -> Result<(Box<dyn CloudStorage>, String)> {
     let (storage, path) = split_target(target)?;
     let storages = ctx.storages().await?;
     Ok((ctx.drive(&storages, storage)?, path))
 }
 
-async fn must_stat(drive: &dyn CloudStorage, path: &str) -> Result<FileItem> {
+pub(crate) async fn must_stat(drive: &dyn CloudStorage, path: &str) -> Result<FileItem> {
     drive
         .stat(path)
         .await?
-        .ok_or_else(|| UsageError(format!("{}:{path} does not exist", drive.storage_type())).into())
+        .ok_or_else(|| NotFound(format!("{}:{path} does not exist", drive.storage_type())).into())
 }
 
 fn show_item(ctx: &Context, item: &FileItem) -> Result<()> {
@@ -407,48 +437,5 @@ async fn transfer(ctx: &Context, source: &str, folder: &str, copy: bool) -> Resu
             "{} {source} into {folder}",
             if copy { "copied" } else { "moved" }
         ),
-    )
-}
-
-async fn download(ctx: &Context, target: &str, dest: &std::path::Path) -> Result<()> {
-    let (drive, path) = open_target(ctx, target).await?;
-    let item = must_stat(drive.as_ref(), &path).await?;
-    // The provider names the file: into a folder it goes under a name reduced to one safe
-    // path component (no `/`, `..`, control characters, …), never where the name points.
-    let dest = if dest.is_dir() {
-        dest.join(cloud_clients::safe_file_name(&item.name))
-    } else {
-        dest.to_path_buf()
-    };
-    let show = !ctx.json;
-    let mut last_percent = None;
-    let mut progress = |done: u64, total: Option<u64>| {
-        if !show {
-            return;
-        }
-        let percent = total.filter(|t| *t > 0).map(|t| done * 100 / t);
-        if percent != last_percent {
-            last_percent = percent;
-            let bar = percent.map_or_else(String::new, |p| {
-                let filled = usize::try_from(p / 5).unwrap_or(20);
-                format!(
-                    "[{}{}] {p:>3}% ",
-                    "#".repeat(filled),
-                    " ".repeat(20 - filled.min(20))
-                )
-            });
-            #[allow(clippy::print_stderr)]
-            {
-                eprint!("\r{bar}{}", bytes(done));
-            }
-        }
-    };
-    let written = drive.download(&item, &dest, &mut progress).await?;
-    if show {
-        note("");
-    }
-    done(
-        ctx,
-        &format!("downloaded {} to {}", bytes(written), dest.display()),
     )
 }

@@ -7,10 +7,16 @@ use cloud_clients::{CloudStorage, OpenOptions, TokenAccessor, provider_of};
 use storage_helper::StorageHelper;
 use system_config::{StoreOptions, SystemConfig};
 
+use crate::database::Location;
 use crate::exit::UsageError;
 
 /// The database and endpoint overrides of one invocation.
 pub struct Context {
+    /// Where the database is.
+    pub location: Location,
+    /// Whether this command may create and migrate the database.
+    pub creates: bool,
+    /// The connection URL (SQLite files are created only when `creates`).
     pub database_url: String,
     pub endpoints: HashMap<String, String>,
     pub json: bool,
@@ -19,7 +25,7 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(database_url: String, flags: &[String], json: bool) -> Result<Self> {
+    pub fn new(location: Location, creates: bool, flags: &[String], json: bool) -> Result<Self> {
         let mut endpoints = HashMap::new();
         let from_env = std::env::var("CLOUDCTL_ENDPOINTS").unwrap_or_default();
         let listed = from_env
@@ -35,7 +41,9 @@ impl Context {
             endpoints.insert(provider.trim().to_owned(), url.trim().to_owned());
         }
         Ok(Self {
-            database_url,
+            database_url: location.url(creates),
+            location,
+            creates,
             endpoints,
             json,
             opened: std::sync::Mutex::new(Vec::new()),
@@ -48,6 +56,8 @@ impl Context {
         endpoints.insert(provider.to_owned(), url.to_owned());
         Context {
             database_url: self.database_url.clone(),
+            location: self.location.clone(),
+            creates: self.creates,
             endpoints,
             json: self.json,
             opened: std::sync::Mutex::new(Vec::new()),
@@ -62,11 +72,28 @@ impl Context {
             .unwrap_or_default()
     }
 
-    /// Opens (and migrates) the configuration store.
+    /// Opens the configuration store: migrated when this command may create the database,
+    /// otherwise it must exist already (see [`crate::database`]).
     pub async fn store(&self) -> Result<SystemConfig> {
-        SystemConfig::open_with(&self.database_url, StoreOptions::default())
-            .await
-            .context("opening the configuration database")
+        let missing = || {
+            UsageError(format!(
+                "no configuration database at {}: create it with `cloudctl migrate` (or log a \
+                 drive in), or point at one with --db, --database-url or --moviepilot-config",
+                self.location.shown()
+            ))
+        };
+        if !self.creates
+            && let Some(file) = self.location.sqlite_file()
+            && !file.exists()
+        {
+            return Err(missing().into());
+        }
+        let mut options = StoreOptions::default();
+        options.migrate = self.creates;
+        match SystemConfig::open_with(&self.database_url, options).await {
+            Err(system_config::Error::SchemaMissing) if !self.creates => Err(missing().into()),
+            other => other.context("opening the configuration database"),
+        }
     }
 
     /// The `Storages` list.
@@ -76,7 +103,7 @@ impl Context {
 
     /// A client for a storage that must exist already, for every command but `login`
     /// (which may create it). A missing storage — also when `Storages` is missing or holds
-    /// no such entry — is a usage error, and a malformed entry (config not an object,
+    /// no such entry — is "not found" (exit 7), and a malformed entry (config not an object,
     /// `Storages` not a list, …) the storage helper's typed error, before any token or
     /// provider is asked: a read command neither writes nor reports such a storage as
     /// merely "not logged in".
@@ -85,7 +112,7 @@ impl Context {
             return self.client(storages, storage);
         }
         if storages.get(storage)?.is_none() {
-            return Err(UsageError(format!(
+            return Err(crate::exit::NotFound(format!(
                 "no storage `{storage}` in the `Storages` setting; log in with `cloudctl login \
                  {storage} --client-id …` or add it with `cloudctl storage add {storage}`"
             ))

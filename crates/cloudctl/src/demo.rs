@@ -205,6 +205,9 @@ async fn qr_login_as(
             }
         }
     };
-    let (result, ()) = tokio::join!(qr_login(drive, Duration::from_secs(60), true), phone);
+    let (result, ()) = tokio::join!(
+        qr_login(drive, Duration::from_secs(60), crate::login::Show::Terminal),
+        phone
+    );
     result
 }

@@ -1,9 +1,67 @@
 //! Exit codes, decided by the kind of error at the root of the chain.
 
-/// A mistake in how the command was called.
+/// A mistake in how the command was called, or in the configuration.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+/// Something named on the command line does not exist (a path on a drive, a storage, a
+/// key).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotFound(pub String);
+
+/// Every exit code with its stable `kind` (the `kind` of `--json` errors) and meaning, as
+/// `--help` lists them.
+pub const CODES: &[(u8, &str, &str)] = &[
+    (0, "ok", "success"),
+    (1, "internal", "anything else"),
+    (
+        USAGE,
+        "usage",
+        "usage or configuration error (no database where one is needed, …)",
+    ),
+    (NEEDS_LOGIN, "needs_login", "a (new) login is needed"),
+    (
+        PROVIDER,
+        "provider",
+        "the provider refused, rate-limited or could not be reached",
+    ),
+    (DATABASE, "database", "the database failed"),
+    (
+        LOCAL_IO,
+        "local_io",
+        "a local file could not be read or written",
+    ),
+    (NOT_FOUND, "not_found", "what was named does not exist"),
+    (
+        130,
+        "interrupted",
+        "stopped by SIGINT (Ctrl-C), after saving a refresh under way",
+    ),
+    (
+        143,
+        "terminated",
+        "stopped by SIGTERM, after saving a refresh under way",
+    ),
+];
+
+/// The exit codes for `--help`.
+pub fn help() -> String {
+    let mut text = String::from("Exit codes (the `kind` of errors under --json):\n");
+    for (code, kind, meaning) in CODES {
+        text.push_str(&format!("  {code:>3}  {kind:<12} {meaning}\n"));
+    }
+    text
+}
+
+/// The stable `kind` of an exit code.
+pub fn kind(code: u8) -> &'static str {
+    CODES
+        .iter()
+        .find(|(c, _, _)| *c == code)
+        .map_or("internal", |(_, kind, _)| kind)
+}
 
 /// Usage or configuration error.
 pub const USAGE: u8 = 2;
@@ -13,14 +71,17 @@ pub const NEEDS_LOGIN: u8 = 3;
 pub const PROVIDER: u8 = 4;
 /// The database failed.
 pub const DATABASE: u8 = 5;
-/// A local file could not be written (download destination missing, not writable, disk
-/// full, …).
+/// A local file could not be read or written (download destination missing, not
+/// writable, disk full, an upload's source missing, …).
 pub const LOCAL_IO: u8 = 6;
+/// What was named does not exist.
+pub const NOT_FOUND: u8 = 7;
 
 fn storage_code(err: &storage_helper::Error) -> u8 {
     use storage_helper::Error as E;
     match err {
-        E::NotFound { .. } | E::AlreadyExists { .. } => USAGE,
+        E::NotFound { .. } => NOT_FOUND,
+        E::AlreadyExists { .. } => USAGE,
         // The stored configuration is malformed: a configuration error, not a failing
         // database.
         E::NotAList { .. } | E::ConfigNotAnObject { .. } | E::MalformedEntry { .. } => USAGE,
@@ -34,6 +95,9 @@ pub fn code(err: &anyhow::Error) -> u8 {
         if cause.is::<UsageError>() {
             return USAGE;
         }
+        if cause.is::<NotFound>() {
+            return NOT_FOUND;
+        }
         if let Some(signal) = cause.downcast_ref::<crate::signals::Interrupted>() {
             return signal.code;
         }
@@ -45,8 +109,10 @@ pub fn code(err: &anyhow::Error) -> u8 {
                 }
                 E::Configuration { .. }
                 | E::UnknownStorageType { .. }
-                | E::LoginNotSupported { .. } => USAGE,
+                | E::LoginNotSupported { .. }
+                | E::Unsupported { .. } => USAGE,
                 E::LocalIo { .. } => LOCAL_IO,
+                e if e.is_not_found() => NOT_FOUND,
                 E::Storage(inner) | E::SaveFailed { source: inner, .. } => storage_code(inner),
                 _ => PROVIDER,
             };

@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::cli::LoginArgs;
 use crate::context::Context;
 use crate::exit::UsageError;
-use crate::output::note;
+use crate::output::{line, note};
 
 /// Renders `payload` as a QR code for a terminal.
 pub fn qr_text(payload: &str) -> Result<String> {
@@ -24,10 +24,26 @@ pub fn qr_text(payload: &str) -> Result<String> {
         .build())
 }
 
+/// How a QR login is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Show {
+    /// The QR code and status lines on standard error.
+    Terminal,
+    /// JSON lines on standard output: `{"event":"qr","qr_payload":…}`, then
+    /// `{"event":"status","status":"scanned"}` for every change.
+    Json,
+}
+
 /// Runs a QR login to the end, showing the code and each status change.
-pub async fn qr_login(drive: &dyn CloudStorage, timeout: Duration, show: bool) -> Result<()> {
+pub async fn qr_login(drive: &dyn CloudStorage, timeout: Duration, show: Show) -> Result<()> {
     let login = drive.start_qr_login().await?;
-    if show {
+    if show == Show::Json {
+        line(
+            json!({"event": "qr", "storage": drive.storage_type(), "app": drive.display_name(),
+                   "qr_payload": login.qr_payload})
+            .to_string(),
+        );
+    } else {
         note(qr_text(&login.qr_payload)?);
         note(format!(
             "Scan with the {} app: {}",
@@ -50,6 +66,10 @@ pub async fn qr_login(drive: &dyn CloudStorage, timeout: Duration, show: bool) -
         let status = drive
             .poll_qr_login(&login, left.min(Duration::from_secs(30)))
             .await?;
+        if last != Some(status) && show == Show::Json {
+            line(json!({"event": "status", "status": status}).to_string());
+            last = Some(status);
+        }
         if last != Some(status) {
             note(match status {
                 LoginStatus::Waiting => "waiting for the scan…",
@@ -100,7 +120,14 @@ pub async fn run(ctx: &Context, args: LoginArgs) -> Result<()> {
     if kind == LoginKind::Password {
         password_login(drive.as_ref(), &args).await?;
     } else {
-        qr_login(drive.as_ref(), Duration::from_secs(args.timeout), !ctx.json).await?;
+        let show = if ctx.json { Show::Json } else { Show::Terminal };
+        qr_login(drive.as_ref(), Duration::from_secs(args.timeout), show).await?;
+    }
+    if ctx.json {
+        // The last JSON line: the login as stored.
+        let status = crate::token::status_of(&storages, &args.storage)?;
+        line(json!({"event": "done", "storage": args.storage, "login": status}).to_string());
+        return Ok(());
     }
     crate::token::report(ctx, &storages, &[args.storage])
 }

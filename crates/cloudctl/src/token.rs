@@ -8,7 +8,7 @@ use storage_helper::{StorageConf, StorageHelper};
 
 use crate::cli::TokenAction;
 use crate::context::Context;
-use crate::exit::UsageError;
+use crate::exit::NotFound;
 use crate::output::{json, line, note, system_time, time};
 
 /// The stored login of a storage entry.
@@ -67,6 +67,14 @@ fn status_line(kind: &str, summary: &LoginSummary) -> String {
 }
 
 /// Prints the login state of `only` (or of every drive storage).
+/// The stored login of one storage as JSON (never a secret).
+pub fn status_of(storages: &StorageHelper, storage: &str) -> Result<Value> {
+    let conf = storages
+        .get(storage)?
+        .ok_or_else(|| NotFound(format!("no storage `{storage}`")))?;
+    Ok(status_json(&summary_of(&conf)))
+}
+
 pub fn report(ctx: &Context, storages: &StorageHelper, only: &[String]) -> Result<()> {
     let mut report = Map::new();
     let mut lines = Vec::new();
@@ -89,7 +97,7 @@ pub fn report(ctx: &Context, storages: &StorageHelper, only: &[String]) -> Resul
         if !report.contains_key(name) {
             // A malformed entry is named by its own error rather than "no storage".
             storages.get(name)?;
-            return Err(UsageError(format!("no storage `{name}`")).into());
+            return Err(NotFound(format!("no storage `{name}`")).into());
         }
     }
     if ctx.json {

@@ -37,11 +37,12 @@ async fn migrate_config_and_storage_commands() -> anyhow::Result<()> {
         assert!(
             ok(cloudctl(url, None, &["config", "delete", "UserCustomCSS"])).contains("deleted")
         );
+        // A missing key: "not found", exit 7.
         assert_eq!(
             cloudctl(url, None, &["config", "get", "UserCustomCSS"])
                 .status
                 .code(),
-            Some(2)
+            Some(7)
         );
 
         // Storages: secrets redacted unless asked for.

@@ -79,7 +79,7 @@ async fn provider_file_names_cannot_leave_the_destination_folder() -> anyhow::Re
         let out = cloudctl(
             url,
             Some(&sim),
-            &["download", "u115:/Movies/Dune.mkv", &dest_arg],
+            &["download", "u115:/Movies/Dune.mkv", &dest_arg, "--force"],
         );
         assert!(
             out.status.success(),

@@ -36,7 +36,8 @@ async fn read_commands_never_write_and_name_odd_storages() -> anyhow::Result<()>
             &["`Storages`", "not a list"],
         ),
     ];
-    // Commands that need the u115 storage: each must fail with exit 2 and say why.
+    // Commands that need the u115 storage: each must fail and say why — exit 7 (not found)
+    // when there is no such storage, 2 (configuration error) when `Storages` is malformed.
     let u115_commands: Vec<Vec<&str>> = vec![
         vec!["token", "print", "u115"],
         vec!["token", "status", "u115"],
@@ -81,7 +82,16 @@ async fn read_commands_never_write_and_name_odd_storages() -> anyhow::Result<()>
         for args in &u115_commands {
             let out = cloudctl(url, Some(&sim), args);
             let err = stderr(&out);
-            assert_eq!(out.status.code(), Some(2), "{label}: {args:?}: {err}");
+            let expected = if says[0].starts_with("no storage") {
+                7
+            } else {
+                2
+            };
+            assert_eq!(
+                out.status.code(),
+                Some(expected),
+                "{label}: {args:?}: {err}"
+            );
             assert_eq!(err.lines().count(), 1, "{label}: {args:?}: one line: {err}");
             // `token status` lists only well-formed entries (its display of broken ones is
             // not this test's business); every other command names the problem.

@@ -7,12 +7,14 @@ mod downloads;
 mod exits;
 mod keepalive;
 mod login;
+mod machine;
 mod race;
 mod read_only;
 mod redaction;
 mod refresh;
 mod shared_failures;
 mod signals;
+mod transfers;
 
 use std::process::{Command, Output};
 

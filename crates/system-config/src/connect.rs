@@ -3,7 +3,9 @@
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 use crate::error::{Error, Result, Scrubber, describe_db_err, redact_url};
-use crate::options::{StoreOptions, Synchronous};
+use crate::options::StoreOptions;
+#[cfg(feature = "sqlite")]
+use crate::options::Synchronous;
 
 /// Path of the SQLite file a URL names, if it names one.
 fn sqlite_file(url: &str) -> Option<&str> {
@@ -63,6 +65,11 @@ pub async fn connect(url: &str, options: &StoreOptions) -> Result<DatabaseConnec
                 .max_connections
                 .unwrap_or(if is_sqlite { 4 } else { 8 }),
         );
+    // PostgreSQL TLS needs no code here: sqlx reads `sslmode` (`disable`, `prefer` — its
+    // default —, `require`, `verify-ca`, `verify-full`), `sslrootcert` etc. from the URL.
+    // It needs a TLS stack compiled in: this crate's `rustls` (default) or `native-tls`
+    // feature; without one, `sslmode=require` fails to connect.
+    #[cfg(feature = "sqlite")]
     if is_sqlite {
         if url.contains(":memory:") {
             // Every connection to :memory: is a database of its own.

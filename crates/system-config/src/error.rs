@@ -250,6 +250,7 @@ impl Scrubber {
         let message = self.scrub(&describe_sqlx(err));
         let key = key.map(str::to_owned);
         if let Some(db) = err.as_database_error() {
+            #[cfg(feature = "postgres")]
             if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
                 match pg.code() {
                     // undefined_table
@@ -268,7 +269,9 @@ impl Scrubber {
                     }
                     _ => {}
                 }
-            } else if let Some(code) = db.code().and_then(|c| c.parse::<i32>().ok()) {
+                return classify_text(message, operation, key.as_deref(), busy_timeout);
+            }
+            if let Some(code) = db.code().and_then(|c| c.parse::<i32>().ok()) {
                 // SQLite: the extended result code; the primary code is its low byte.
                 match code & 0xff {
                     // SQLITE_BUSY, SQLITE_LOCKED
@@ -303,11 +306,14 @@ fn sqlx_error(err: &DbErr) -> Option<&sqlx::Error> {
 /// source-file line numbers sqlx appends to PostgreSQL errors (`… at line 3211`).
 pub(crate) fn describe_sqlx(err: &sqlx::Error) -> String {
     match err.as_database_error() {
-        Some(db) => match db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
-            Some(pg) => format!("{} (SQLSTATE {})", pg.message(), pg.code()),
+        Some(db) => {
+            #[cfg(feature = "postgres")]
+            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                return format!("{} (SQLSTATE {})", pg.message(), pg.code());
+            }
             // SQLite: "(code: 13) database or disk is full".
-            None => strip_line_numbers(&db.to_string()),
-        },
+            strip_line_numbers(&db.to_string())
+        }
         None => strip_line_numbers(&err.to_string()),
     }
 }

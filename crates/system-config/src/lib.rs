@@ -77,6 +77,11 @@
     clippy::print_stderr
 )]
 
+#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+compile_error!(
+    "system-config needs a database backend: enable its `sqlite` and/or `postgres` feature"
+);
+
 mod coherence;
 mod connect;
 mod error;
@@ -96,6 +101,7 @@ mod write;
 #[doc(hidden)]
 pub use coherence::CoherenceStats;
 pub use coherence::payload::CHANNEL as NOTIFY_CHANNEL;
+#[cfg(feature = "postgres")]
 pub use coherence::pg::LISTENER_APPLICATION_NAME;
 pub use connect::connect;
 pub use error::{Error, Result, redact_url, scrub_url_secrets};

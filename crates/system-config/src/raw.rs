@@ -20,7 +20,11 @@
 use std::time::Duration;
 
 use sea_orm::sqlx::pool::PoolConnection;
-use sea_orm::sqlx::{self, PgPool, Postgres, Row as _, Sqlite, SqlitePool};
+use sea_orm::sqlx::{self, Row as _};
+#[cfg(feature = "postgres")]
+use sea_orm::sqlx::{PgPool, Postgres};
+#[cfg(feature = "sqlite")]
+use sea_orm::sqlx::{Sqlite, SqlitePool};
 use sea_orm::{DatabaseConnection, DatabaseConnectionType};
 
 use crate::sql::Sql;
@@ -28,7 +32,9 @@ use crate::sql::Sql;
 /// The pool of a sea-orm connection, for running statements on its raw connections.
 #[derive(Clone, Debug)]
 pub(crate) enum Pool {
+    #[cfg(feature = "sqlite")]
     Sqlite(SqlitePool),
+    #[cfg(feature = "postgres")]
     Postgres(PgPool),
 }
 
@@ -54,13 +60,25 @@ impl Pool {
     /// The sqlx pool behind `db`; `None` when `db` is not a SQLite or PostgreSQL pool.
     pub(crate) fn of(db: &DatabaseConnection) -> Option<Pool> {
         match &db.inner {
+            #[cfg(feature = "sqlite")]
             DatabaseConnectionType::SqlxSqlitePoolConnection(_) => {
                 Some(Pool::Sqlite(db.get_sqlite_connection_pool().clone()))
             }
+            #[cfg(feature = "postgres")]
             DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
                 Some(Pool::Postgres(db.get_postgres_connection_pool().clone()))
             }
             _ => None,
+        }
+    }
+
+    /// Whether this is a PostgreSQL pool.
+    pub(crate) fn is_postgres(&self) -> bool {
+        match self {
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(_) => true,
+            #[allow(unreachable_patterns)]
+            _ => false,
         }
     }
 
@@ -75,7 +93,9 @@ impl Pool {
             }};
         }
         match self {
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(pool) => run!(pool),
+            #[cfg(feature = "postgres")]
             Pool::Postgres(pool) => run!(pool),
         }
     }
@@ -102,7 +122,9 @@ impl Pool {
             }};
         }
         match self {
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(pool) => run!(pool),
+            #[cfg(feature = "postgres")]
             Pool::Postgres(pool) => run!(pool),
         }
     }
@@ -119,7 +141,9 @@ impl Pool {
         lock_timeout: Duration,
     ) -> Result<WriteTxn, sqlx::Error> {
         let conn = match self {
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(pool) => Raw::Sqlite(pool.acquire().await?),
+            #[cfg(feature = "postgres")]
             Pool::Postgres(pool) => Raw::Postgres(pool.acquire().await?),
         };
         // From here on the connection is owned by a `WriteTxn`, so every way out ends the
@@ -128,7 +152,11 @@ impl Pool {
             conn: Some(conn),
             cleanup_timeout,
         };
+        #[cfg_attr(not(feature = "postgres"), allow(unused_mut))]
         let mut begun = txn.control(sql.begin_write).await;
+        #[cfg(not(feature = "postgres"))]
+        let _ = lock_timeout;
+        #[cfg(feature = "postgres")]
         if begun.is_ok()
             && let Some(Raw::Postgres(conn)) = txn.conn.as_mut()
         {
@@ -152,7 +180,9 @@ impl Pool {
 
 /// A raw connection taken from the pool.
 enum Raw {
+    #[cfg(feature = "sqlite")]
     Sqlite(PoolConnection<Sqlite>),
+    #[cfg(feature = "postgres")]
     Postgres(PoolConnection<Postgres>),
 }
 
@@ -161,10 +191,12 @@ enum Raw {
 macro_rules! with_conn {
     ($raw:expr, $c:ident => $body:expr) => {
         match $raw {
+            #[cfg(feature = "sqlite")]
             Raw::Sqlite(conn) => {
                 let $c = &mut **conn;
                 $body
             }
+            #[cfg(feature = "postgres")]
             Raw::Postgres(conn) => {
                 let $c = &mut **conn;
                 $body
@@ -249,13 +281,18 @@ impl WriteTxn {
     /// when, and only if, this transaction commits. Nothing on SQLite.
     pub(crate) async fn notify(&mut self, channel: &str, payload: &str) -> Result<(), sqlx::Error> {
         match self.raw()? {
+            #[cfg(feature = "postgres")]
             Raw::Postgres(conn) => sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(channel)
                 .bind(payload)
                 .execute(&mut **conn)
                 .await
                 .map(|_| ()),
-            Raw::Sqlite(_) => Ok(()),
+            #[cfg(feature = "sqlite")]
+            Raw::Sqlite(_) => {
+                let _ = (channel, payload);
+                Ok(())
+            }
         }
     }
 
@@ -307,7 +344,9 @@ impl WriteTxn {
         );
         let closing = async {
             match raw {
+                #[cfg(feature = "sqlite")]
                 Raw::Sqlite(conn) => conn.close().await,
+                #[cfg(feature = "postgres")]
                 Raw::Postgres(conn) => conn.close().await,
             }
         };
@@ -322,6 +361,7 @@ impl WriteTxn {
 /// `ROLLBACK`, then proof that the connection is outside any transaction.
 async fn rollback_and_verify(raw: &mut Raw) -> bool {
     match raw {
+        #[cfg(feature = "sqlite")]
         Raw::Sqlite(conn) => {
             let conn = &mut **conn;
             // Fails harmlessly when SQLite already rolled back (SQLITE_FULL, IOERR, …).
@@ -331,6 +371,7 @@ async fn rollback_and_verify(raw: &mut Raw) -> bool {
             sqlx::raw_sql("BEGIN").execute(&mut *conn).await.is_ok()
                 && sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await.is_ok()
         }
+        #[cfg(feature = "postgres")]
         Raw::Postgres(conn) => {
             let conn = &mut **conn;
             // Ends any transaction block, aborted or not (outside one it only warns); fails
@@ -357,7 +398,9 @@ impl Drop for WriteTxn {
         // Still open: the future running the write was dropped mid-way. Close the
         // connection (which rolls the transaction back) rather than pool it.
         match self.conn.take() {
+            #[cfg(feature = "sqlite")]
             Some(Raw::Sqlite(mut conn)) => conn.close_on_drop(),
+            #[cfg(feature = "postgres")]
             Some(Raw::Postgres(mut conn)) => conn.close_on_drop(),
             None => {}
         }

@@ -5,6 +5,7 @@
 //! `convert_to(…)` on PostgreSQL), so a row whose bytes are not UTF-8 text can never make a
 //! read fail in the driver: the store decides in Rust, and isolates such a row as corrupt.
 
+use migrations::IdAllocation;
 use sea_orm::DbBackend;
 
 /// PostgreSQL: a text expression as its bytes. In a `SQL_ASCII` database the server stores
@@ -35,14 +36,16 @@ pub(crate) struct Sql {
     pub(crate) select_all: &'static str,
     /// Binds: value text, id.
     pub(crate) update: &'static str,
-    /// Binds: key, value text.
+    /// Binds: key, value text. Allocates `id` the way the column allows (see
+    /// [`IdAllocation`]): omitted where the column has an identity or a default, else
+    /// `nextval('id')` (MoviePilot's shared sequence) in the statement.
     pub(crate) insert: &'static str,
     /// Binds: key.
     pub(crate) delete: &'static str,
 }
 
 impl Sql {
-    pub(crate) fn new(backend: DbBackend) -> Self {
+    pub(crate) fn new(backend: DbBackend, ids: IdAllocation) -> Self {
         match backend {
             DbBackend::Postgres => Self {
                 begin_write: "BEGIN",
@@ -64,7 +67,7 @@ impl Sql {
                     " FROM systemconfig WHERE \"key\" IS NOT NULL ORDER BY id"
                 ),
                 update: "UPDATE systemconfig SET value = $1::json WHERE id = $2",
-                insert: "INSERT INTO systemconfig (\"key\", value) VALUES ($1, $2::json)",
+                insert: ids.insert_sql(backend),
                 delete: "DELETE FROM systemconfig WHERE \"key\" = $1",
             },
             _ => Self {
@@ -76,7 +79,7 @@ impl Sql {
                 select_one_for_update: "SELECT id, CAST(value AS BLOB) FROM systemconfig WHERE \"key\" = ? ORDER BY id DESC LIMIT 1",
                 select_all: "SELECT CAST(\"key\" AS BLOB), CAST(value AS BLOB) FROM systemconfig WHERE \"key\" IS NOT NULL ORDER BY id",
                 update: "UPDATE systemconfig SET value = ? WHERE id = ?",
-                insert: "INSERT INTO systemconfig (\"key\", value) VALUES (?, ?)",
+                insert: ids.insert_sql(backend),
                 delete: "DELETE FROM systemconfig WHERE \"key\" = ?",
             },
         }

@@ -166,9 +166,14 @@ impl SystemConfig {
                 message: "not a SQLite or PostgreSQL connection pool".to_owned(),
             });
         };
+        // How inserts allocate `id`, decided once: adoption leaves MoviePilot's column as it
+        // is (see `migrations::IdAllocation`).
+        let ids = migrations::id_allocation(&db).await.map_err(|e| {
+            scrubber.db(&e, "inspecting systemconfig.id", None, options.busy_timeout)
+        })?;
         let (events, _) = broadcast::channel(1024);
         let inner = Arc::new(Inner {
-            sql: Sql::new(db.get_database_backend()),
+            sql: Sql::new(db.get_database_backend(), ids),
             db,
             pool,
             cache: RwLock::new(HashMap::new()),

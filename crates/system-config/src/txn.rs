@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use crate::coherence::payload;
 use crate::error::Error;
-use crate::raw::{Change as RowChange, Cleanup, Pool, StoredRow, WriteTxn};
+use crate::raw::{Change as RowChange, Cleanup, StoredRow, WriteTxn};
 use crate::slot::Slot;
 use crate::store::SystemConfig;
 use crate::write::Write;
@@ -148,7 +148,7 @@ impl SystemConfig {
                 }),
                 Err((err, cleanup)) => {
                     self.log_cleanup(key, cleanup);
-                    if matches!(self.inner.pool, Pool::Postgres(_)) {
+                    if self.inner.pool.is_postgres() {
                         // If the connection died with the COMMIT in flight, the write may
                         // have committed after all: then its own notification must not be
                         // skipped (see `coherence::pg`). On SQLite, data_version moves.

@@ -6,8 +6,10 @@ mod commit_failures;
 mod faults;
 mod messages;
 mod migrate;
+mod moviepilot_compat;
 mod multiprocess;
 mod store;
+mod tls;
 mod undecodable;
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};

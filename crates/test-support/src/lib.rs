@@ -189,3 +189,17 @@ impl Children {
 pub fn worker_done() {
     println!("worker done");
 }
+
+/// `len` deterministic bytes that compress badly (xorshift), different for each `seed`:
+/// file content for transfer tests.
+pub fn content(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x.to_be_bytes()[0]
+        })
+        .collect()
+}

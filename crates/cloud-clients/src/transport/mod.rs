@@ -8,7 +8,6 @@
 //! bounded number of times, and — through [`TokenAccessor::with_token`] — refreshes a
 //! rejected token once and repeats the (idempotent) call. Downloads share its HTTP client.
 
-mod download;
 mod failure;
 mod options;
 mod paging;
@@ -257,9 +256,19 @@ impl Transport {
     where
         B: Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync,
     {
+        self.call_seeing_token(operation, |client, _| build(client))
+            .await
+    }
+
+    /// Like [`call`](Self::call), for a request whose body depends on the token it is sent
+    /// with (alipan's proof of possession): `build` gets that token.
+    pub(crate) async fn call_seeing_token<B>(&self, operation: &str, build: B) -> Result<Value>
+    where
+        B: Fn(&reqwest::Client, &AccessToken) -> reqwest::RequestBuilder + Send + Sync,
+    {
         self.retrying(operation, || {
             self.accessor.with_token(true, |token| {
-                let request = self.authorize(build(self.http.client()), &token);
+                let request = self.authorize(build(self.http.client(), &token), &token);
                 async move {
                     self.limiter.acquire().await;
                     match self.send(request).await {
@@ -352,13 +361,27 @@ impl Transport {
         self.refused(operation, ProviderErrorKind::Other, "malformed", message)
     }
 
-    /// Fetches `link` into `dest` with progress (see [`download::fetch_to_file`]).
-    pub(crate) async fn download(
+    /// Downloads `item` into `dest` through links from `new_link`, resuming and riding out
+    /// interruptions (see [`crate::transfer::download`]).
+    pub(crate) async fn download<F, Fut>(
         &self,
-        link: &DownloadLink,
+        item: &crate::storage::FileItem,
         dest: &Path,
+        new_link: F,
         progress: Progress<'_>,
-    ) -> Result<u64> {
-        download::fetch_to_file(self.storage(), &self.http, link, dest, progress).await
+    ) -> Result<u64>
+    where
+        F: FnMut() -> Fut + Send,
+        Fut: Future<Output = Result<DownloadLink>> + Send,
+    {
+        crate::transfer::download::download(
+            self.storage(),
+            &self.http,
+            item,
+            dest,
+            new_link,
+            progress,
+        )
+        .await
     }
 }

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -20,6 +20,7 @@ use super::bind::{self, join_base, path_unescape};
 use super::{STORAGE, fail, ok, with_storage};
 use crate::core::Core;
 use crate::input::Input;
+use crate::transfer::{Serve, Span, content_body, span};
 use crate::tree::{Content, SimFile};
 
 /// The message of a body shorter or longer than announced.
@@ -202,7 +203,7 @@ pub(super) async fn down(
     input: Input,
 ) -> Response {
     match resolve(&core, &raw, &input, false) {
-        Ok(target) => serve(target, &input.headers),
+        Ok(target) => serve(&core, target, &input.headers),
         Err(answer) => answer,
     }
 }
@@ -214,65 +215,12 @@ pub(super) async fn proxy(
     input: Input,
 ) -> Response {
     match resolve(&core, &raw, &input, true) {
-        Ok(target) => serve(target, &input.headers),
+        Ok(target) => serve(&core, target, &input.headers),
         Err(answer) => answer,
     }
 }
 
-/// A single `bytes=` range of a `size`-byte file: `Ok(None)` for no (or an ignored)
-/// range, `Err(())` when unsatisfiable.
-fn range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, ()> {
-    let Some(spec) = header_str(headers, "range").and_then(|r| r.strip_prefix("bytes=")) else {
-        return Ok(None);
-    };
-    if spec.contains(',') {
-        return Ok(None);
-    }
-    let (start, end) = spec.split_once('-').ok_or(())?;
-    let (start, end) = match (start.trim(), end.trim()) {
-        ("", suffix) => {
-            let n: u64 = suffix.parse().map_err(|_| ())?;
-            if n == 0 {
-                return Err(());
-            }
-            (size.saturating_sub(n), size.checked_sub(1).ok_or(())?)
-        }
-        (s, e) => {
-            let s: u64 = s.parse().map_err(|_| ())?;
-            let e = if e.is_empty() {
-                size.saturating_sub(1)
-            } else {
-                e.parse::<u64>()
-                    .map_err(|_| ())?
-                    .min(size.saturating_sub(1))
-            };
-            (s, e)
-        }
-    };
-    if start >= size || start > end {
-        return Err(());
-    }
-    Ok(Some((start, end)))
-}
-
-fn body_of(content: &Content, start: u64, len: u64) -> Body {
-    match content {
-        Content::Bytes(b) => {
-            let (s, e) = (start as usize, (start + len) as usize);
-            Body::from(b.get(s..e).map(<[u8]>::to_vec).unwrap_or_default())
-        }
-        Content::Zeros => {
-            const CHUNK: u64 = 64 * 1024;
-            let chunks = (0..len.div_ceil(CHUNK)).map(move |i| {
-                let n = (len - i * CHUNK).min(CHUNK) as usize;
-                Ok::<_, std::io::Error>(Bytes::from(vec![0u8; n]))
-            });
-            Body::from_stream(futures::stream::iter(chunks))
-        }
-    }
-}
-
-fn serve(target: Target, headers: &HeaderMap) -> Response {
+fn serve(core: &Arc<Core>, target: Target, headers: &HeaderMap) -> Response {
     let (name, size, content) = match target {
         Target::Redirect(url) => {
             return (
@@ -299,21 +247,14 @@ fn serve(target: Target, headers: &HeaderMap) -> Response {
         bind::escape_path(&name),
         bind::escape_path(&name)
     );
-    let (status, start, len, content_range) = match range(headers, size) {
-        Ok(None) => (StatusCode::OK, 0, size, None),
-        Ok(Some((s, e))) => (
-            StatusCode::PARTIAL_CONTENT,
-            s,
-            e - s + 1,
-            Some(format!("bytes {s}-{e}/{size}")),
-        ),
-        Err(()) => {
-            return (
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                [(header::CONTENT_RANGE, format!("bytes */{size}"))],
-            )
-                .into_response();
-        }
+    let Span {
+        status,
+        start,
+        len,
+        content_range,
+    } = match span(headers, size) {
+        Ok(s) => s,
+        Err(resp) => return resp,
     };
     let mut resp = (
         status,
@@ -323,7 +264,7 @@ fn serve(target: Target, headers: &HeaderMap) -> Response {
             (header::ACCEPT_RANGES, "bytes".to_owned()),
             (header::CONTENT_DISPOSITION, disposition),
         ],
-        body_of(&content, start, len),
+        content_body(core, content, start, len, Serve::default()),
     )
         .into_response();
     if let Some(cr) = content_range

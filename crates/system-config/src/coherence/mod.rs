@@ -49,7 +49,9 @@
 //! [`StoreOptions::sync_interval`]: crate::StoreOptions::sync_interval
 
 pub(crate) mod payload;
+#[cfg(feature = "postgres")]
 pub(crate) mod pg;
+#[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
 
 use std::sync::Weak;
@@ -135,6 +137,7 @@ pub(crate) fn new_origin() -> String {
 }
 
 /// How long to wait before reconnection attempt number `failures` (0: at once).
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn backoff(failures: u32) -> Duration {
     if failures == 0 {
         return Duration::ZERO;
@@ -170,7 +173,9 @@ pub(crate) fn upgrade(store: &Weak<Inner>) -> Option<SystemConfig> {
 /// can be missed.
 #[derive(Debug, Default)]
 pub(crate) struct Prepared {
+    #[cfg(feature = "postgres")]
     pg: Option<pg::Prepared>,
+    #[cfg(feature = "sqlite")]
     sqlite: Option<sqlite::Prepared>,
 }
 
@@ -194,13 +199,15 @@ impl SystemConfig {
             return Prepared::default();
         }
         match &self.inner.pool {
+            #[cfg(feature = "postgres")]
             Pool::Postgres(pool) => Prepared {
                 pg: Some(pg::prepare(self, pool).await),
-                sqlite: None,
+                ..Prepared::default()
             },
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(pool) => Prepared {
-                pg: None,
                 sqlite: sqlite::prepare(self, pool).await,
+                ..Prepared::default()
             },
         }
     }
@@ -210,9 +217,11 @@ impl SystemConfig {
     pub(crate) fn spawn_coherence(&self, prepared: Prepared) {
         let weak = std::sync::Arc::downgrade(&self.inner);
         let mut tasks = self.inner.tasks.lock();
+        #[cfg(feature = "postgres")]
         if let Some(prepared) = prepared.pg {
             tasks.push(tokio::spawn(pg::run(weak.clone(), prepared)));
         }
+        #[cfg(feature = "sqlite")]
         if let Some(prepared) = prepared.sqlite {
             tasks.push(tokio::spawn(sqlite::run(weak.clone(), prepared)));
         }

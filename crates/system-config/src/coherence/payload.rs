@@ -11,6 +11,9 @@
 //! `{"key": "…"}`. Unknown members are ignored. Anything else on the channel is not a
 //! configuration change: the listener logs a warning and ignores it.
 
+// Only the PostgreSQL listener reads notifications.
+#![cfg_attr(not(feature = "postgres"), allow(dead_code))]
+
 use serde::Deserialize;
 
 /// The PostgreSQL channel on which every store announces its committed writes and listens

@@ -128,7 +128,8 @@ pub(super) struct ByPath<'a> {
     pub file_path: &'a str,
 }
 
-/// `openFile/create` of a folder (`type: folder`, `check_name_mode: refuse`).
+/// `openFile/create` of a folder (`type: folder`, `check_name_mode: refuse`), and the
+/// common part of a file's `create`.
 #[derive(Debug, Serialize)]
 pub(super) struct CreateFolder<'a> {
     pub drive_id: &'a str,
@@ -171,4 +172,78 @@ impl<'a> ItemRequest<'a> {
             check_name_mode: None,
         }
     }
+}
+
+/// One part number, as `create`, `getUploadUrl` and answers list them.
+#[derive(Debug, Serialize)]
+pub(super) struct PartNumber {
+    pub part_number: u64,
+}
+
+/// `openFile/create` of a file: the pre-hash probe, the proof call, or a plain task.
+#[derive(Debug, Serialize)]
+pub(super) struct CreateFile<'a> {
+    /// Where, under which name, `type: file`, and the conflict mode (`refuse`,
+    /// `auto_rename` or `ignore`).
+    #[serde(flatten)]
+    pub target: CreateFolder<'a>,
+    pub size: u64,
+    pub part_info_list: Vec<PartNumber>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_hash_name: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proof_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proof_version: Option<&'static str>,
+}
+
+/// A part and where to `PUT` it.
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub(super) struct PartUrl {
+    pub part_number: Num,
+    pub upload_url: Text,
+}
+
+/// The answer of a file `create` (and of `getUploadUrl`).
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub(super) struct Created {
+    pub file_id: Text,
+    pub file_name: Text,
+    pub upload_id: Text,
+    pub rapid_upload: Option<bool>,
+    pub exist: Option<bool>,
+    pub part_info_list: Vec<PartUrl>,
+}
+
+/// `getUploadUrl`, `listUploadedParts`, `complete`: one upload session.
+#[derive(Debug, Serialize)]
+pub(super) struct UploadRequest<'a> {
+    pub drive_id: &'a str,
+    pub file_id: &'a str,
+    pub upload_id: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub part_info_list: Vec<PartNumber>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part_number_marker: Option<String>,
+}
+
+/// A part the provider holds.
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub(super) struct UploadedPart {
+    pub part_number: Num,
+}
+
+/// One page of `listUploadedParts`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub(super) struct UploadedParts {
+    pub uploaded_parts: Vec<UploadedPart>,
+    pub next_part_number_marker: Text,
 }

@@ -22,7 +22,7 @@ use crate::transport::paged;
 
 impl AlipanClient {
     /// A [`FileItem`] from an alipan file object, at `path`.
-    fn item_at(&self, path: String, entry: api::File, drive: &str) -> Option<FileItem> {
+    pub(super) fn item_at(&self, path: String, entry: api::File, drive: &str) -> Option<FileItem> {
         let name = entry.name.0.or(entry.file_name.0)?;
         let kind = if entry.kind.0.as_deref() == Some("folder") {
             FileKind::Folder
@@ -67,7 +67,7 @@ impl AlipanClient {
     }
 
     /// The drive an item lives on (its own `drive_id`, else the configured drive).
-    async fn drive_of(&self, item: &FileItem) -> Result<String> {
+    pub(super) async fn drive_of(&self, item: &FileItem) -> Result<String> {
         match item.extra.get("drive_id").and_then(Value::as_str) {
             Some(drive) if !drive.is_empty() => Ok(drive.to_owned()),
             _ => self.drive_id().await,
@@ -314,9 +314,22 @@ impl CloudStorage for AlipanClient {
         })
     }
 
+    async fn upload(
+        &self,
+        local: &Path,
+        folder: &FileItem,
+        name: &str,
+        options: &crate::transfer::UploadOptions,
+        progress: crate::transfer::UploadProgress<'_>,
+    ) -> Result<FileItem> {
+        self.upload_file(local, folder, name, options, progress)
+            .await
+    }
+
     async fn download(&self, item: &FileItem, dest: &Path, progress: Progress<'_>) -> Result<u64> {
-        let link = self.download_url(item).await?;
-        self.transport().download(&link, dest, progress).await
+        self.transport()
+            .download(item, dest, || self.download_url(item), progress)
+            .await
     }
 }
 

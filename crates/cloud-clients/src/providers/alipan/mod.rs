@@ -80,6 +80,7 @@ mod client;
 mod error;
 mod files;
 mod qr;
+mod upload;
 pub(crate) use client::REGISTRATION;
 pub use client::{AlipanClient, AlipanDrive, AlipanOptions, PkceMethod};
 pub(crate) use error::AlipanProtocol;
@@ -280,66 +281,12 @@ pub(crate) fn grant_from(answer: Value) -> Option<Grant> {
     TokenAnswer::grant(answer, true)
 }
 
-/// Unix seconds of an ISO 8601 / RFC 3339 timestamp (`2025-01-02T03:04:05.000Z`,
-/// `…+08:00`).
-pub(crate) fn parse_timestamp(text: &str) -> Option<i64> {
-    let text = text.trim();
-    let (date, time) = text.split_once(['T', ' '])?;
-    let mut d = date.splitn(3, '-');
-    let year: i64 = d.next()?.parse().ok()?;
-    let month: i64 = d.next()?.parse().ok()?;
-    let day: i64 = d.next()?.parse().ok()?;
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-        return None;
-    }
-    // Split off the zone: `Z`, `+hh:mm`, `-hh:mm` (or none: UTC).
-    let (clock, offset) = if let Some(clock) = time.strip_suffix(['Z', 'z']) {
-        (clock, 0)
-    } else if let Some(at) = time.rfind(['+', '-']) {
-        let (clock, zone) = time.split_at(at);
-        let sign = if zone.starts_with('-') { -1 } else { 1 };
-        let zone = zone[1..].replace(':', "");
-        let hours: i64 = zone.get(0..2)?.parse().ok()?;
-        let minutes: i64 = zone.get(2..4).unwrap_or("00").parse().ok()?;
-        (clock, sign * (hours * 3600 + minutes * 60))
-    } else {
-        (time, 0)
-    };
-    let clock = clock.split('.').next()?;
-    let mut t = clock.splitn(3, ':');
-    let hour: i64 = t.next()?.parse().ok()?;
-    let minute: i64 = t.next()?.parse().ok()?;
-    let second: i64 = t.next().unwrap_or("0").parse().ok()?;
-    // Howard Hinnant's days_from_civil.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hour * 3600 + minute * 60 + second - offset)
-}
+pub(crate) use crate::util::parse_timestamp;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn timestamps() {
-        assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(
-            parse_timestamp("2025-11-28T04:05:06.000Z"),
-            Some(1_764_302_706)
-        );
-        assert_eq!(
-            parse_timestamp("2025-11-28T12:05:06+08:00"),
-            Some(1_764_302_706)
-        );
-        assert_eq!(parse_timestamp("2000-02-29T00:00:00Z"), Some(951_782_400));
-        assert_eq!(parse_timestamp("yesterday"), None);
-    }
 
     #[test]
     fn grant_keeps_token_type_and_reads_string_lifetimes() {

@@ -254,8 +254,9 @@ impl CloudStorage for AlistClient {
 
     /// Fetches the link without the API token: it may point at a third-party host.
     async fn download(&self, item: &FileItem, dest: &Path, progress: Progress<'_>) -> Result<u64> {
-        let link = self.download_url(item).await?;
-        self.transport().download(&link, dest, progress).await
+        self.transport()
+            .download(item, dest, || self.download_url(item), progress)
+            .await
     }
 
     async fn download_url(&self, item: &FileItem) -> Result<DownloadLink> {

@@ -276,8 +276,9 @@ impl CloudStorage for U115Client {
     }
 
     async fn download(&self, item: &FileItem, dest: &Path, progress: Progress<'_>) -> Result<u64> {
-        let link = self.download_url(item).await?;
-        self.transport().download(&link, dest, progress).await
+        self.transport()
+            .download(item, dest, || self.download_url(item), progress)
+            .await
     }
 
     /// 115 logs in by QR code only.
