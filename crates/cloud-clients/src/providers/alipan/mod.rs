@@ -81,6 +81,7 @@ mod error;
 mod files;
 mod qr;
 mod upload;
+mod upload_session;
 pub(crate) use client::REGISTRATION;
 pub use client::{AlipanClient, AlipanDrive, AlipanOptions, PkceMethod};
 pub(crate) use error::AlipanProtocol;
