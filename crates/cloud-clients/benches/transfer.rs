@@ -55,6 +55,14 @@ const REMOTE: &str = "/bench/download.bin";
 const ROUNDS: usize = 5;
 /// Set in the child process that serves the simulator.
 const SIMULATOR_ENV: &str = "CLOUD_CLIENTS_TRANSFER_BENCH_SIMULATOR";
+/// Runs only the named sections (comma-separated: `sha1`, `download`, `upload`); all when
+/// unset. For profiling one of them.
+const ONLY_ENV: &str = "TRANSFER_BENCH_ONLY";
+
+/// Whether section `name` runs.
+fn wanted(name: &str) -> bool {
+    std::env::var(ONLY_ENV).map_or(true, |only| only.split(',').any(|s| s.trim() == name))
+}
 
 /// Deterministic bytes that compress badly (xorshift64).
 fn fill(buf: &mut [u8], state: &mut u64) {
@@ -471,7 +479,9 @@ fn main() -> Result<()> {
     let mut lines = Vec::new();
 
     // 1. SHA-1.
-    results.extend(sha1_comparison(dir.path(), &mut lines)?);
+    if wanted("sha1") {
+        results.extend(sha1_comparison(dir.path(), &mut lines)?);
+    }
 
     // Set-up for the transfers: the simulator in its own process, a logged-in client.
     let runtime = test_support::bench::runtime()?;
@@ -485,55 +495,56 @@ fn main() -> Result<()> {
         .context("the seeded file is missing")?;
     ensure!(item.size == Some(TRANSFER_SIZE));
 
-    // 2. Download. Ours first, so the process-wide high-water mark (VmHWM) still tells
-    // about our first download.
-    let dest = dir.path().join("download.bin");
-    let out = dir.path().join("curl.bin");
-    let hwm_before = status_field("VmHWM");
-    let rss_before = status_field("VmRSS");
-    let (mut subject, mut baseline, mut growth) = (Vec::new(), Vec::new(), Vec::new());
-    let mut synced = Vec::new();
-    let mut hwm_growth = String::new();
-    for round in 0..ROUNDS {
-        let _ = std::fs::remove_file(&dest);
-        let ((elapsed, size), rss, _) = peak_rss_growth(|| {
-            let t = Instant::now();
-            let size = runtime.block_on(client.download(&item, &dest, &mut |_, _| {}));
-            (t.elapsed(), size)
-        });
-        ensure!(size? == TRANSFER_SIZE);
-        if round == 0 {
-            let hwm_after = status_field("VmHWM");
-            hwm_growth = if hwm_after > hwm_before {
-                mib(hwm_after - rss_before)
-            } else {
-                // The peak stayed under the earlier high-water mark.
-                format!("≤ {}", mib(hwm_before.saturating_sub(rss_before)))
-            };
-        }
-        subject.push(elapsed);
-        growth.push(rss);
+    if wanted("download") {
+        // 2. Download. Ours first, so the process-wide high-water mark (VmHWM) still tells
+        // about our first download.
+        let dest = dir.path().join("download.bin");
+        let out = dir.path().join("curl.bin");
+        let hwm_before = status_field("VmHWM");
+        let rss_before = status_field("VmRSS");
+        let (mut subject, mut baseline, mut growth) = (Vec::new(), Vec::new(), Vec::new());
+        let mut synced = Vec::new();
+        let mut hwm_growth = String::new();
+        for round in 0..ROUNDS {
+            let _ = std::fs::remove_file(&dest);
+            let ((elapsed, size), rss, _) = peak_rss_growth(|| {
+                let t = Instant::now();
+                let size = runtime.block_on(client.download(&item, &dest, &mut |_, _| {}));
+                (t.elapsed(), size)
+            });
+            ensure!(size? == TRANSFER_SIZE);
+            if round == 0 {
+                let hwm_after = status_field("VmHWM");
+                hwm_growth = if hwm_after > hwm_before {
+                    mib(hwm_after - rss_before)
+                } else {
+                    // The peak stayed under the earlier high-water mark.
+                    format!("≤ {}", mib(hwm_before.saturating_sub(rss_before)))
+                };
+            }
+            subject.push(elapsed);
+            growth.push(rss);
 
-        let link = runtime.block_on(client.download_url(&item))?;
-        ensure!(
-            link.user_agent.is_none(),
-            "alipan links are not bound to a User-Agent"
-        );
-        let _ = std::fs::remove_file(&out);
-        let t = Instant::now();
-        run(Command::new("curl")
-            .args(["-s", "-f", "-o"])
-            .arg(&out)
-            .arg(&link.url))?;
-        baseline.push(t.elapsed());
-        // Ours ends with an fsync of the file (`sync_all` before the rename); curl does
-        // not. The same fsync after curl, for the record.
-        run(Command::new("sync").arg(&out))?;
-        synced.push(t.elapsed());
-        ensure!(std::fs::metadata(&out)?.len() == TRANSFER_SIZE);
-    }
-    let (subject, baseline, synced) = (median(subject), median(baseline), median(synced));
-    lines.push(format!(
+            let link = runtime.block_on(client.download_url(&item))?;
+            ensure!(
+                link.user_agent.is_none(),
+                "alipan links are not bound to a User-Agent"
+            );
+            let _ = std::fs::remove_file(&out);
+            let t = Instant::now();
+            run(Command::new("curl")
+                .args(["-s", "-f", "-o"])
+                .arg(&out)
+                .arg(&link.url))?;
+            baseline.push(t.elapsed());
+            // Ours ends with an fsync of the file (`fdatasync` before the rename); curl does
+            // not. The same fsync after curl, for the record.
+            run(Command::new("sync").arg(&out))?;
+            synced.push(t.elapsed());
+            ensure!(std::fs::metadata(&out)?.len() == TRANSFER_SIZE);
+        }
+        let (subject, baseline, synced) = (median(subject), median(baseline), median(synced));
+        lines.push(format!(
         "download of 256 MiB: ours {} vs curl {} (curl + sync FILE {}); peak RSS growth during ours (VmRSS sampled every ms): median {}, max {} (target ≤ 32 MiB); VmHWM over the RSS before the first download: {}",
         mib_per_s(TRANSFER_SIZE, subject),
         mib_per_s(TRANSFER_SIZE, baseline),
@@ -542,119 +553,125 @@ fn main() -> Result<()> {
         mib(growth.iter().copied().max().unwrap_or(0)),
         hwm_growth,
     ));
-    results.push(Comparison {
-        name: "download() of 256 MiB vs curl -o".into(),
-        subject,
-        baseline,
-        target: Some(1.0 / 0.9),
-    });
-    results.push(Comparison {
-        name: "download() of 256 MiB vs curl -o + sync FILE".into(),
-        subject,
-        baseline: synced,
-        target: None,
-    });
-    let _ = std::fs::remove_file(&dest);
-    let _ = std::fs::remove_file(&out);
-
-    // 3. Upload.
-    let local = dir.path().join("upload.bin");
-    write_random(&local, TRANSFER_SIZE, 0xabcd)?;
-    // The same bytes cut into the library's 16 MiB parts, for the multi-part baseline.
-    let part_files = split(&local, dir.path(), PART_SIZE)?;
-    let options = UploadOptions::default().session_dir(dir.path().join("sessions"));
-    let root = client.root();
-    let mut ours = Vec::new();
-    let (mut single_put, mut single_complete) = (Vec::new(), Vec::new());
-    let (mut parts_put, mut parts_complete) = (Vec::new(), Vec::new());
-    let (mut growth, mut reads) = (Vec::new(), Vec::new());
-    let mut between_parts = Vec::new();
-    for round in 0..ROUNDS {
-        // Fresh content each round (the first bytes change, so the pre-hash matches
-        // nothing the simulator holds and the upload sends every byte).
-        let marker = u64::try_from(round)? + 1;
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&local)?
-            .write_at(&marker.to_le_bytes(), 0)?;
-        let received = runtime.block_on(sim.stats(&http))?["upload_bytes_received"]
-            .as_u64()
-            .unwrap_or(0);
-        let name = format!("ours-{round}.bin");
-        let read_before = rchar();
-        let ((elapsed, uploaded), rss, sampler_read) = peak_rss_growth(|| {
-            let t = Instant::now();
-            let uploaded =
-                runtime.block_on(client.upload(&local, &root, &name, &options, &mut |_, _, _| {}));
-            (t.elapsed(), uploaded)
+        results.push(Comparison {
+            name: "download() of 256 MiB vs curl -o".into(),
+            subject,
+            baseline,
+            target: Some(1.0 / 0.9),
         });
-        let read = rchar()
-            .saturating_sub(read_before)
-            .saturating_sub(sampler_read);
-        let uploaded = uploaded?;
-        ensure!(uploaded.size == Some(TRANSFER_SIZE));
-        let stats = runtime.block_on(sim.stats(&http))?;
-        let sent = stats["upload_bytes_received"].as_u64().unwrap_or(0) - received;
-        ensure!(
-            sent == TRANSFER_SIZE,
-            "{sent} bytes reached the simulator (an instant upload?)"
-        );
-        ours.push(elapsed);
-        growth.push(rss);
-        reads.push(read);
-
-        // What the library does between two part PUTs, without sending: read the part
-        // (`parts::read_part`: a zeroed 16 MiB buffer, `read_exact`) and hash it.
-        let t = Instant::now();
-        let mut hasher = Sha1::new();
-        for number in 0..TRANSFER_SIZE.div_ceil(PART_SIZE) {
-            let mut file = std::fs::File::open(&local)?;
-            file.seek(std::io::SeekFrom::Start(number * PART_SIZE))?;
-            let mut buf = vec![0u8; usize::try_from(PART_SIZE)?];
-            file.read_exact(&mut buf)?;
-            hasher.update(&buf);
-        }
-        std::hint::black_box(hasher.finalize());
-        between_parts.push(t.elapsed());
-
-        // curl: the whole file as one PUT to a one-part session, then `complete`.
-        let (urls, ids) = runtime.block_on(upload_session(
-            &http,
-            &sim,
-            &format!("curl-{round}.bin"),
-            TRANSFER_SIZE,
-            1,
-        ))?;
-        let (put, complete) = curl_put(
-            &runtime,
-            &http,
-            &sim,
-            std::slice::from_ref(&local),
-            &urls,
-            &ids,
-        )?;
-        single_put.push(put);
-        single_complete.push(complete);
-
-        // curl: the same 16 PUTs of 16 MiB as ours (one connection), then `complete`.
-        let (urls, ids) = runtime.block_on(upload_session(
-            &http,
-            &sim,
-            &format!("curl-parts-{round}.bin"),
-            TRANSFER_SIZE,
-            part_files.len(),
-        ))?;
-        let (put, complete) = curl_put(&runtime, &http, &sim, &part_files, &urls, &ids)?;
-        parts_put.push(put);
-        parts_complete.push(complete);
+        results.push(Comparison {
+            name: "download() of 256 MiB vs curl -o + sync FILE".into(),
+            subject,
+            baseline: synced,
+            target: None,
+        });
+        let _ = std::fs::remove_file(&dest);
+        let _ = std::fs::remove_file(&out);
     }
-    let ours = median(ours);
-    let (single_put, single_complete) = (median(single_put), median(single_complete));
-    let (parts_put, parts_complete) = (median(parts_put), median(parts_complete));
-    let read = median_u64(reads);
-    #[allow(clippy::cast_precision_loss)]
-    let times_read = read as f64 / TRANSFER_SIZE as f64;
-    lines.push(format!(
+    if wanted("upload") {
+        // 3. Upload.
+        let local = dir.path().join("upload.bin");
+        write_random(&local, TRANSFER_SIZE, 0xabcd)?;
+        // The same bytes cut into the library's 16 MiB parts, for the multi-part baseline.
+        let part_files = split(&local, dir.path(), PART_SIZE)?;
+        let options = UploadOptions::default().session_dir(dir.path().join("sessions"));
+        let root = client.root();
+        let mut ours = Vec::new();
+        let (mut single_put, mut single_complete) = (Vec::new(), Vec::new());
+        let (mut parts_put, mut parts_complete) = (Vec::new(), Vec::new());
+        let (mut growth, mut reads) = (Vec::new(), Vec::new());
+        let mut between_parts = Vec::new();
+        for round in 0..ROUNDS {
+            // Fresh content each round (the first bytes change, so the pre-hash matches
+            // nothing the simulator holds and the upload sends every byte).
+            let marker = u64::try_from(round)? + 1;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&local)?
+                .write_at(&marker.to_le_bytes(), 0)?;
+            let received = runtime.block_on(sim.stats(&http))?["upload_bytes_received"]
+                .as_u64()
+                .unwrap_or(0);
+            let name = format!("ours-{round}.bin");
+            let read_before = rchar();
+            let ((elapsed, uploaded), rss, sampler_read) = peak_rss_growth(|| {
+                let t = Instant::now();
+                let uploaded = runtime.block_on(client.upload(
+                    &local,
+                    &root,
+                    &name,
+                    &options,
+                    &mut |_, _, _| {},
+                ));
+                (t.elapsed(), uploaded)
+            });
+            let read = rchar()
+                .saturating_sub(read_before)
+                .saturating_sub(sampler_read);
+            let uploaded = uploaded?;
+            ensure!(uploaded.size == Some(TRANSFER_SIZE));
+            let stats = runtime.block_on(sim.stats(&http))?;
+            let sent = stats["upload_bytes_received"].as_u64().unwrap_or(0) - received;
+            ensure!(
+                sent == TRANSFER_SIZE,
+                "{sent} bytes reached the simulator (an instant upload?)"
+            );
+            ours.push(elapsed);
+            growth.push(rss);
+            reads.push(read);
+
+            // What the library does between two part PUTs, without sending: read the part
+            // (`parts::read_part`: a zeroed 16 MiB buffer, `read_exact`) and hash it.
+            let t = Instant::now();
+            let mut hasher = Sha1::new();
+            for number in 0..TRANSFER_SIZE.div_ceil(PART_SIZE) {
+                let mut file = std::fs::File::open(&local)?;
+                file.seek(std::io::SeekFrom::Start(number * PART_SIZE))?;
+                let mut buf = vec![0u8; usize::try_from(PART_SIZE)?];
+                file.read_exact(&mut buf)?;
+                hasher.update(&buf);
+            }
+            std::hint::black_box(hasher.finalize());
+            between_parts.push(t.elapsed());
+
+            // curl: the whole file as one PUT to a one-part session, then `complete`.
+            let (urls, ids) = runtime.block_on(upload_session(
+                &http,
+                &sim,
+                &format!("curl-{round}.bin"),
+                TRANSFER_SIZE,
+                1,
+            ))?;
+            let (put, complete) = curl_put(
+                &runtime,
+                &http,
+                &sim,
+                std::slice::from_ref(&local),
+                &urls,
+                &ids,
+            )?;
+            single_put.push(put);
+            single_complete.push(complete);
+
+            // curl: the same 16 PUTs of 16 MiB as ours (one connection), then `complete`.
+            let (urls, ids) = runtime.block_on(upload_session(
+                &http,
+                &sim,
+                &format!("curl-parts-{round}.bin"),
+                TRANSFER_SIZE,
+                part_files.len(),
+            ))?;
+            let (put, complete) = curl_put(&runtime, &http, &sim, &part_files, &urls, &ids)?;
+            parts_put.push(put);
+            parts_complete.push(complete);
+        }
+        let ours = median(ours);
+        let (single_put, single_complete) = (median(single_put), median(single_complete));
+        let (parts_put, parts_complete) = (median(parts_put), median(parts_complete));
+        let read = median_u64(reads);
+        #[allow(clippy::cast_precision_loss)]
+        let times_read = read as f64 / TRANSFER_SIZE as f64;
+        lines.push(format!(
         "upload of 256 MiB: ours {} (simulator's `complete` included) vs curl one PUT {} (+ complete {}: {}), curl 16 PUTs of 16 MiB {} (+ complete {}: {})",
         mib_per_s(TRANSFER_SIZE, ours),
         mib_per_s(TRANSFER_SIZE, single_put),
@@ -664,34 +681,34 @@ fn main() -> Result<()> {
         fmt(parts_complete),
         mib_per_s(TRANSFER_SIZE, parts_put + parts_complete),
     ));
-    lines.push(format!(
+        lines.push(format!(
         "upload: reading and hashing the 16 parts alone, one after the other as the library does (not overlapped with sending): {}",
         fmt(median(between_parts))
     ));
-    lines.push(format!(
+        lines.push(format!(
         "upload: peak RSS growth during ours per round: {} (target ≤ 48 MiB); the file was read {times_read:.3} times ({} through read/pread, the RSS sampler's own reads taken out)",
         growth.iter().map(|g| mib(*g)).collect::<Vec<_>>().join(", "),
         mib(read),
     ));
-    results.push(Comparison {
-        name: "upload() of 256 MiB vs curl -T (one PUT)".into(),
-        subject: ours,
-        baseline: single_put,
-        target: Some(1.0 / 0.8),
-    });
-    results.push(Comparison {
-        name: "upload() of 256 MiB vs curl one PUT + complete".into(),
-        subject: ours,
-        baseline: single_put + single_complete,
-        target: None,
-    });
-    results.push(Comparison {
-        name: "upload() of 256 MiB vs curl 16 PUTs + complete".into(),
-        subject: ours,
-        baseline: parts_put + parts_complete,
-        target: None,
-    });
-
+        results.push(Comparison {
+            name: "upload() of 256 MiB vs curl -T (one PUT)".into(),
+            subject: ours,
+            baseline: single_put,
+            target: Some(1.0 / 0.8),
+        });
+        results.push(Comparison {
+            name: "upload() of 256 MiB vs curl one PUT + complete".into(),
+            subject: ours,
+            baseline: single_put + single_complete,
+            target: None,
+        });
+        results.push(Comparison {
+            name: "upload() of 256 MiB vs curl 16 PUTs + complete".into(),
+            subject: ours,
+            baseline: parts_put + parts_complete,
+            target: None,
+        });
+    }
     report(
         "cloud-clients: transfers (time ratios; targets as 1/throughput ratio)",
         &results,

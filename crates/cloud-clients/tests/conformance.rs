@@ -35,9 +35,10 @@ pub trait Harness: Send + Sync {
     fn reports_usage(&self) -> bool {
         true
     }
-    /// Whether the client can upload yet (the others must say "unsupported").
+    /// Whether the client can upload yet (the others must say "unsupported"). By default:
+    /// 115 can (alipan's harness says so itself); OpenList cannot yet.
     fn uploads(&self) -> bool {
-        false
+        self.storage().storage_type() == "u115"
     }
     /// The stored config of the storage, read from the database.
     async fn stored_config(&self) -> anyhow::Result<Map<String, Value>>;

@@ -212,3 +212,64 @@ async fn keepalive_rides_out_a_database_outage_without_a_new_login_or_a_refresh_
     keepalive.stop(Duration::from_secs(10)).await;
     Ok(())
 }
+
+/// Another process logs the storage out (`cloudctl storage reset`) while the keep-alive
+/// holds a valid token: the token leaves memory at once, the state becomes logged-out, and
+/// nothing is refreshed until a new login.
+async fn logout_elsewhere(url: &str) -> anyhow::Result<()> {
+    let sim = sim().await?;
+    let storages = StorageHelper::new(SystemConfig::open(url).await?);
+    let token = store_login(&storages, &sim).await?;
+    let client = U115Client::new(&storages, U115Options::at(sim.base_url()))?;
+    let accessor = client.accessor().clone();
+    let keepalive = KeepAlive::start([accessor.clone()], KeepAliveOptions::default());
+    wait_until("the stored login in memory", || {
+        accessor
+            .cached()
+            .is_some_and(|t| t.secret() == token.as_str())
+    })
+    .await?;
+
+    let other = StorageHelper::new(SystemConfig::open(url).await?);
+    assert!(other.reset("u115").await?, "the entry had tokens");
+    wait_for(&accessor, "logged-out", |s| {
+        matches!(s, TokenState::LoggedOut)
+    })
+    .await?;
+    assert!(
+        accessor.cached().is_none(),
+        "no token served after a logout"
+    );
+    let err = tokio::time::timeout(WAIT, accessor.access_token())
+        .await?
+        .map(|_| ())
+        .unwrap_err();
+    assert!(
+        matches!(err, cloud_clients::Error::LoggedOut { .. }),
+        "{err}"
+    );
+    // Two lifetimes: nothing is refreshed for a logged-out storage.
+    let calls = sim.path_count("/open/refreshToken");
+    tokio::time::sleep(2 * LIFETIME).await;
+    assert_eq!(sim.path_count("/open/refreshToken"), calls);
+
+    // A new login made elsewhere is served again.
+    let new_token = store_login(&other, &sim).await?;
+    wait_until("the new login in memory", || {
+        accessor
+            .cached()
+            .is_some_and(|t| t.secret() == new_token.as_str())
+            || sim.account_stats(ACCOUNT).refreshes_ok > 0
+    })
+    .await?;
+    keepalive.stop(Duration::from_secs(10)).await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_by_another_process_drops_the_token_from_memory() -> anyhow::Result<()> {
+    for db in test_support::backends().await? {
+        logout_elsewhere(&db.url).await?;
+    }
+    Ok(())
+}

@@ -18,3 +18,4 @@ mod secrets;
 mod single_flight;
 mod transfers;
 mod u115;
+mod u115_upload;

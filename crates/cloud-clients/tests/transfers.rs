@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cloud_clients::alipan::{AlipanClient, AlipanDrive, AlipanOptions};
-use cloud_clients::u115::{U115Client, U115Options};
 use cloud_clients::{
     AccessToken, CloudStorage, Conflict, Error, FileItem, Grant, HttpClient, HttpOptions,
     RefreshToken, TransferPhase, UploadOptions,
@@ -274,23 +273,7 @@ async fn conflicts_missing_files_and_unsupported_providers_are_typed_errors() ->
     assert!(matches!(err, Error::LocalIo { .. }), "{err}");
     assert_eq!(env.sim.path_count("/adrive/v1.0/openFile/create"), creates);
 
-    // 115 cannot upload yet: it says so.
-    let sim115 = cloud_sim::Sim115::start(cloud_sim::Config115::default()).await?;
-    let db = test_support::TestDb::sqlite()?;
-    let storages = StorageHelper::new(SystemConfig::open(&db.url).await?);
-    let u115 = U115Client::new(&storages, U115Options::at(sim115.base_url()))?;
-    let root = u115.root();
-    let err = u115
-        .upload(
-            &local,
-            &root,
-            "x.mkv",
-            &UploadOptions::default(),
-            &mut |_, _, _| {},
-        )
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+    // A provider that cannot upload (OpenList) says so: the conformance suite checks it.
     Ok(())
 }
 

@@ -60,9 +60,20 @@ impl Sim115 {
         Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), config).await
     }
 
-    /// Starts a 115 simulator on a given address.
+    /// Starts a 115 simulator on a given address. Its OSS service (uploads) listens on a
+    /// second, ephemeral port of the same address: [`SimHandle::oss_endpoint`].
     pub async fn start_on(addr: SocketAddr, config: Config115) -> Result<Sim115Handle> {
-        start_with(addr, Settings::from(config), u115::router(), |_| {}).await
+        let handle = start_with(
+            addr,
+            Settings::from(config),
+            u115::router(),
+            u115::setup_uploads,
+        )
+        .await?;
+        crate::oss::start(Arc::clone(&handle.core), addr.ip())
+            .await
+            .map_err(Error::Bind)?;
+        Ok(handle)
     }
 }
 

@@ -1,5 +1,5 @@
 //! Loopback simulators of the 115 and alipan (Aliyun Drive) Open APIs and of an
-//! OpenList / AList server.
+//! OpenList / AList server, and of the Aliyun OSS service that 115 uploads go to.
 //!
 //! Each simulator is an in-process HTTP server on `127.0.0.1` that answers the provider's
 //! login, token and file endpoints the way the provider documents them (rotating single-use
@@ -18,6 +18,7 @@ mod fault;
 mod handle;
 mod input;
 mod openlist;
+mod oss;
 mod pkce;
 mod server;
 mod stats;
@@ -35,6 +36,8 @@ pub use handle::{QrLoginProvider, Sim115, Sim115Handle, SimAlipan, SimAlipanHand
 pub use openlist::{
     ConfigOpenList, Flavor, OpenListUser, SimOpenList, SimOpenListHandle, USER_PERMISSION,
 };
+pub use oss::OssPartFault;
+pub use oss::control::OssObjectInfo;
 pub use stats::{AccountStats, RequestTiming, Stats};
 pub use token::{AccountInfo, DriveKind, QrInfo, QrState, TokenPair};
 pub use tree::{EntryInfo, SimFile};

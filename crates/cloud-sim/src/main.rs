@@ -145,6 +145,9 @@ struct Common {
     /// Limit download and part-upload bodies to this many bytes per second per connection.
     #[arg(long, value_name = "BYTES/s")]
     transfer_rate: Option<u64>,
+    /// 115 only: lifetime of the STS credentials `upload/get_token` issues.
+    #[arg(long, value_name = "S", default_value_t = 3600)]
+    sts_lifetime: u64,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -256,6 +259,8 @@ async fn run(cli: Cli) -> Result<()> {
         }
         let h = Sim115::start_on(addr, cfg).await?;
         h.set_transfer_rate(c.transfer_rate);
+        h.set_sts_lifetime(Duration::from_secs(c.sts_lifetime));
+        tracing::info!(endpoint = %h.oss_endpoint(), "115 upload OSS service listening");
         (h.base_url().to_owned(), h.local_addr().port(), Box::new(h))
     } else {
         let mut cfg = ConfigAlipan {

@@ -81,18 +81,48 @@ pub struct Stats {
     /// Part PUTs refused or broken off: unknown or expired URL, `Content-Type` sent, part
     /// already stored, too small or too large, body cut by [`crate::Fault::CutBody`].
     pub upload_parts_rejected: u64,
-    /// Rapid (instant) uploads granted by a correct `proof_code`.
+    /// Rapid (instant) uploads: alipan, granted by a correct `proof_code`; 115, `init`
+    /// answers with status 2 (known content, verified when it is 1 MiB or more).
     pub instant_uploads: u64,
     /// Body bytes written by download links (`/__sim/dl/…`), best effort.
     pub download_bytes_sent: u64,
     /// Normal upload tasks (with part URLs) created.
     pub upload_sessions: u64,
+    /// 115: `/open/upload/init` answers that asked for a second verification (status 7).
+    pub u115_sign_challenges: u64,
+    /// 115: second verifications answered with a wrong `sign_val` (status 8 / code 702).
+    pub u115_sign_failures: u64,
+    /// 115: STS credentials issued by `/open/upload/get_token`.
+    pub u115_sts_issued: u64,
+    /// OSS: bytes of part and PutObject bodies stored.
+    pub oss_bytes_received: u64,
+    /// OSS: parts stored by UploadPart (a re-upload of a part number counts again).
+    pub oss_parts_stored: u64,
+    /// OSS: multipart uploads initiated.
+    pub oss_multipart_initiated: u64,
+    /// OSS: multipart uploads completed (objects stored, whatever the callback did).
+    pub oss_multipart_completed: u64,
+    /// OSS: objects stored by PutObject.
+    pub oss_objects_put: u64,
+    /// OSS: upload callbacks answered by the callback server (HTTP 200 to the client).
+    pub oss_callbacks_ok: u64,
+    /// OSS: upload callbacks that failed (HTTP 203 `CallbackFailed`), injected ones included.
+    pub oss_callbacks_failed: u64,
+    /// OSS: requests refused with `SignatureDoesNotMatch`.
+    pub oss_signature_failures: u64,
+    /// OSS: error answers per OSS error code (`SecurityTokenExpired`, `InvalidPart`, …).
+    pub oss_errors: BTreeMap<String, u64>,
 }
 
 impl Stats {
     /// Requests counted for `path` (zero when none).
     pub fn path(&self, path: &str) -> u64 {
         self.paths.get(path).copied().unwrap_or(0)
+    }
+
+    /// OSS error answers with this code (zero when none).
+    pub fn oss_error(&self, code: &str) -> u64 {
+        self.oss_errors.get(code).copied().unwrap_or(0)
     }
 
     /// Token rejections of one kind (zero when none).

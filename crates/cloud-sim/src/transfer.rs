@@ -264,21 +264,24 @@ pub(crate) enum ReadError {
     Broken,
 }
 
-/// Reads a request body (Content-Length or chunked), paced to the transfer rate, at most
-/// `max` bytes. Under a cut it never ends cleanly: nothing read under a cut is kept.
-pub(crate) async fn read_body(
+/// Reads a request body (Content-Length or chunked, paced to the transfer rate, at most
+/// `max` bytes; under a cut it never ends cleanly) and hands every chunk to `sink`; returns
+/// the number of bytes read. Used by the part uploads (OSS, alipan), which hash and keep the
+/// chunks as they come.
+pub(crate) async fn read_body_with(
     core: &Core,
     body: Body,
     max: u64,
     cut: Option<Cut>,
-) -> Result<Vec<u8>, ReadError> {
+    mut sink: impl FnMut(Bytes),
+) -> Result<u64, ReadError> {
     let rate = rate(core);
     let began = Instant::now();
-    let mut out: Vec<u8> = Vec::new();
+    let mut read = 0u64;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| ReadError::Broken)?;
-        let read = out.len() as u64 + chunk.len() as u64;
+        read += chunk.len() as u64;
         if let Some(c) = &cut
             && read >= c.after
         {
@@ -288,14 +291,14 @@ pub(crate) async fn read_body(
         if read > max {
             return Err(ReadError::TooLarge);
         }
-        out.extend_from_slice(&chunk);
+        sink(chunk);
         pace(began, read, rate).await;
     }
     if let Some(c) = &cut {
         c.fire().await;
         return Err(ReadError::Cut);
     }
-    Ok(out)
+    Ok(read)
 }
 
 /// Reads and discards what is left of a refused request body (at most 64 MiB), so the

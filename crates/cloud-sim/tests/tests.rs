@@ -17,3 +17,4 @@ mod transfers;
 mod u115_files;
 mod u115_login;
 mod u115_tokens;
+mod u115_upload;

@@ -111,6 +111,30 @@ pub enum Command {
     /// ahead of its due time (one refresh per expiry however many instances run), keep
     /// idle refresh tokens alive, and print each state change.
     Keepalive(KeepaliveArgs),
+    /// Keep every login alive and serve tokens to the programs of this host (API keys),
+    /// server-sent events, QR and password logins, and a web console, on 127.0.0.1:5225 by
+    /// default. Prints the console's one-time sign-in link at start. Manage API keys with
+    /// `--new-key NAME` (printed once; only its SHA-256 is stored), `--list-keys`,
+    /// `--revoke-key NAME`; a running server sees changes at once. See docs/serve.md.
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("keys").args(["new_key", "list_keys", "revoke_key"])))]
+pub struct ServeArgs {
+    /// The address to listen on. Anything but loopback is served without TLS: a warning
+    /// says so.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5225")]
+    pub listen: std::net::SocketAddr,
+    /// Create an API key named NAME, print it once and exit.
+    #[arg(long, value_name = "NAME")]
+    pub new_key: Option<String>,
+    /// List the API keys (names and creation times, never the keys) and exit.
+    #[arg(long)]
+    pub list_keys: bool,
+    /// Revoke the API key NAME and exit (a running server refuses it at once).
+    #[arg(long, value_name = "NAME")]
+    pub revoke_key: Option<String>,
 }
 
 #[derive(Args, Debug)]

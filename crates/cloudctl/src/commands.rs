@@ -35,6 +35,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         // A foreground service: a signal is its normal end, handled inside.
         return crate::keepalive::run(&ctx, args, &mut signals).await;
     }
+    if let Command::Serve(args) = cli.command {
+        // A foreground service too: a signal ends it cleanly (exit 0).
+        return crate::serve::run(&ctx, args, &mut signals).await;
+    }
     tokio::select! {
         result = dispatch(&ctx, cli.command) => result,
         signal = signals.recv() => Err(signals.wind_down(&ctx, signal).await),
@@ -112,6 +116,10 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<()> {
         Command::Keepalive(args) => {
             let mut signals = crate::signals::Signals::install()?;
             crate::keepalive::run(ctx, args, &mut signals).await
+        }
+        Command::Serve(args) => {
+            let mut signals = crate::signals::Signals::install()?;
+            crate::serve::run(ctx, args, &mut signals).await
         }
     }
 }

@@ -115,6 +115,13 @@ pub async fn run(ctx: &Context, args: KeepaliveArgs, signals: &mut Signals) -> R
             return Err(again.into());
         }
     };
+    report_flushed(flushed);
+    Ok(())
+}
+
+/// Says what happened to refreshes that were under way when a keep-alive stopped (shared
+/// with `cloudctl serve`).
+pub fn report_flushed(flushed: Vec<(String, Flushed)>) {
     for (storage, outcome) in flushed {
         match outcome {
             Flushed::Rescued(path) => note(format!(
@@ -128,5 +135,4 @@ pub async fn run(ctx: &Context, args: KeepaliveArgs, signals: &mut Signals) -> R
             _ => {}
         }
     }
-    Ok(())
 }

@@ -19,6 +19,7 @@ mod exit;
 mod keepalive;
 mod login;
 mod output;
+mod serve;
 mod signals;
 mod token;
 mod transfer;
@@ -77,7 +78,7 @@ fn main() -> std::process::ExitCode {
                     "message": err.to_string(),
                     "causes": err.chain().skip(1).map(ToString::to_string).collect::<Vec<_>>(),
                 }});
-                println!("{error}");
+                output::line(error.to_string());
             }
             if verbose > 0 {
                 eprintln!("error: {err:#}");

@@ -5,16 +5,30 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 /// Prints `value` as pretty JSON.
-#[allow(clippy::print_stdout)]
 pub fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    stdout_line(&serde_json::to_string_pretty(value)?)?;
     Ok(())
 }
 
 /// Prints a line on standard output.
-#[allow(clippy::print_stdout)]
 pub fn line(text: impl AsRef<str>) {
-    println!("{}", text.as_ref());
+    // A failed write to stdout other than a closed pipe is reported on stderr; the command
+    // itself (whose effect has happened) is not failed by it.
+    if let Err(err) = stdout_line(text.as_ref()) {
+        note(format!("warning: cannot write to standard output: {err}"));
+    }
+}
+
+/// Writes `text` and a newline to stdout and flushes. A reader that went away
+/// (`cloudctl … | head -1`) is not an error: the rest of the output is dropped quietly, where
+/// `println!` would panic.
+fn stdout_line(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
 }
 
 /// Prints a line on standard error (progress, QR codes, notes), keeping stdout for results.

@@ -248,3 +248,33 @@ fn completions_manual_pages_and_exit_codes_in_help() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Output into a pipe whose reader is gone (`cloudctl … | head -0`): no panic, and the exit
+/// code is the command's own (success here, `not_found` for the error case).
+#[test]
+fn a_closed_stdout_pipe_is_not_a_panic() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    let run = |args: &[&str]| -> anyhow::Result<Output> {
+        // The read end is closed before the process starts, so every write fails with EPIPE.
+        let (reader, writer) = std::io::pipe()?;
+        drop(reader);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloudctl"));
+        cmd.arg("--database-url")
+            .arg(&db)
+            .env_remove("CLOUDCTL_ENDPOINTS")
+            .args(args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped());
+        Ok(cmd.spawn()?.wait_with_output()?)
+    };
+    let out = run(&["migrate"])?;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run(&["--json", "storage", "list"])?;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    let out = run(&["--json", "token", "status", "no-such-storage"])?;
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    Ok(())
+}

@@ -3,6 +3,8 @@
 
 mod alist;
 mod cli;
+mod common_serve;
+mod console;
 mod downloads;
 mod exits;
 mod keepalive;
@@ -12,6 +14,7 @@ mod race;
 mod read_only;
 mod redaction;
 mod refresh;
+mod serve;
 mod shared_failures;
 mod signals;
 mod transfers;

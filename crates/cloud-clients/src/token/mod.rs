@@ -237,7 +237,8 @@ impl TokenAccessor {
     /// Serves the stored login from memory if it is fresh and differs from the held one —
     /// a token another process or host saved, seen through the store's coherence — so the
     /// hot path has it before its own token falls due. Skipped while a flight is under way
-    /// (it installs what it finds itself). Returns whether a token was installed.
+    /// (it installs what it finds itself). An entry left without tokens (logged out by
+    /// another process) drops the held token. Returns whether the held token changed.
     pub(crate) fn adopt_stored(&self) -> bool {
         let Source::Managed(m) = &self.inner.source else {
             return false;
@@ -245,8 +246,30 @@ impl TokenAccessor {
         let Ok(flight) = m.flight.try_lock() else {
             return false;
         };
-        let Some(stored) = m.handle.get_conf().ok().as_ref().and_then(Stored::parse) else {
+        let changed = self.adopt_locked(m, &flight);
+        drop(flight);
+        // A caller of the slow path that found the flight lock taken by this check waits for
+        // the next generation: wake it now that the lock is free, whatever was found (a
+        // flight's end does the same).
+        self.inner
+            .generation
+            .send_modify(|generation| *generation += 1);
+        changed
+    }
+
+    fn adopt_locked(&self, m: &Managed, flight: &Flight) -> bool {
+        let Ok(conf) = m.handle.get_conf() else {
             return false;
+        };
+        let Some(stored) = Stored::parse(&conf) else {
+            // Logged out elsewhere (`cloudctl storage reset`, another program's logout): the
+            // entry is there and holds no token, so the one in memory is not served either.
+            let held = self.inner.current.load().is_some();
+            if held {
+                self.forget();
+                self.set_state(TokenState::LoggedOut);
+            }
+            return held;
         };
         // A login whose refresh token the provider refused stays refused until the stored
         // refresh token changes (a new login): its access token is not served either.

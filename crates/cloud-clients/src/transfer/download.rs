@@ -17,12 +17,16 @@
 //!   place. A mismatch removes the `.part` and is an error, never a silent retry.
 
 use std::future::Future;
+use std::io::{IoSlice, Read as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sha1::{Digest as _, Sha1};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::error::{Error, ProviderErrorKind, Result};
 use crate::http::{HttpClient, describe};
@@ -73,129 +77,191 @@ enum Attempt {
     Retry { reason: String, renew: bool },
 }
 
-/// The `.part` being written, its hash so far and its length.
+/// The `.part` being written, its hash so far and its length, between two attempts.
 struct PartFile {
-    file: tokio::fs::File,
+    file: Arc<std::fs::File>,
     hasher: Sha1,
     len: u64,
-    /// Write-back started early: every [`WRITE_BACK_EVERY`] bytes a blocking thread
-    /// `fdatasync`s the file through a second handle while the download goes on, so the
-    /// final fsync (a finished download survives a power cut) finds little left to write.
-    write_back: WriteBack,
 }
 
-/// How many bytes are written between two early write-backs.
+/// How many bytes are written between two early write-backs: a thread `fdatasync`s the
+/// `.part` while the download goes on, so the final fsync (a finished download survives a
+/// power cut) finds little left to write.
 const WRITE_BACK_EVERY: u64 = 8 << 20;
 
-#[derive(Default)]
-struct WriteBack {
-    since: u64,
-    running: Option<tokio::task::JoinHandle<()>>,
+/// Received chunks are handed to the writer in batches of about this many bytes (one
+/// `writev` and one wake-up per batch).
+const BATCH: usize = 1 << 20;
+
+/// Batches queued for the writer at most: bounds the memory a slow disk can make the
+/// download hold.
+const QUEUE: usize = 8;
+
+/// The body of one attempt on its way to disk: the runtime receives; a blocking thread
+/// writes each batch and hashes it while it is still in the CPU cache, and every
+/// [`WRITE_BACK_EVERY`] bytes has a third start the write-back — so neither the SHA-1 nor
+/// the disk holds up the network.
+struct Pipeline {
+    send: mpsc::Sender<Vec<Bytes>>,
+    writer: JoinHandle<std::io::Result<Sha1>>,
+    batch: Vec<Bytes>,
+    batched: usize,
 }
 
-impl WriteBack {
-    /// Starts an `fdatasync` of `part` in the background when enough was written and none
-    /// is running. Errors are left to the final, awaited fsync.
-    fn written(&mut self, part: &Path, bytes: u64) {
-        self.since += bytes;
-        if self.since < WRITE_BACK_EVERY || self.running.as_ref().is_some_and(|r| !r.is_finished())
-        {
-            return;
+/// Writes all of `batch` (a `writev` loop).
+fn write_all_vectored(mut out: &std::fs::File, batch: &[Bytes]) -> std::io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = batch.iter().map(|b| IoSlice::new(b)).collect();
+    let mut slices = &mut slices[..];
+    while !slices.is_empty() {
+        match out.write_vectored(slices) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
-        self.since = 0;
-        let part = part.to_owned();
-        self.running = Some(tokio::task::spawn_blocking(move || {
-            if let Ok(file) = std::fs::OpenOptions::new().write(true).open(&part) {
-                let _ = file.sync_data();
+    }
+    Ok(())
+}
+
+impl Pipeline {
+    fn start(file: &Arc<std::fs::File>, mut sha1: Sha1) -> Pipeline {
+        let (send, mut receive) = mpsc::channel::<Vec<Bytes>>(QUEUE);
+        let out = Arc::clone(file);
+        let writer = tokio::task::spawn_blocking(move || {
+            // At most one write-back pending: a request while one runs joins it.
+            let (sync, syncs) = std::sync::mpsc::sync_channel::<()>(1);
+            let synced = Arc::clone(&out);
+            let syncer = std::thread::spawn(move || {
+                while syncs.recv().is_ok() {
+                    // Errors are left to the final, awaited fsync.
+                    let _ = synced.sync_data();
+                }
+            });
+            let mut since = 0u64;
+            let mut result = Ok(());
+            while let Some(batch) = receive.blocking_recv() {
+                if let Err(e) = write_all_vectored(&out, &batch) {
+                    result = Err(e);
+                    break;
+                }
+                for bytes in &batch {
+                    sha1.update(bytes);
+                    since += bytes.len() as u64;
+                }
+                if since >= WRITE_BACK_EVERY {
+                    since = 0;
+                    let _ = sync.try_send(());
+                }
             }
-        }));
+            drop(sync);
+            let _ = syncer.join();
+            result.map(|()| sha1)
+        });
+        Pipeline {
+            send,
+            writer,
+            batch: Vec::new(),
+            batched: 0,
+        }
     }
 
-    async fn finish(&mut self) {
-        if let Some(running) = self.running.take() {
-            let _ = running.await;
-        }
+    /// Takes one received chunk; false when the writer stopped (its error comes from
+    /// [`Pipeline::finish`]).
+    async fn push(&mut self, chunk: Bytes) -> bool {
+        self.batched += chunk.len();
+        self.batch.push(chunk);
+        self.batched < BATCH || self.flush().await
+    }
+
+    async fn flush(&mut self) -> bool {
+        self.batched = 0;
+        let batch = std::mem::take(&mut self.batch);
+        batch.is_empty() || self.send.send(batch).await.is_ok()
+    }
+
+    /// Waits until every byte taken is written and hashed; the hash, or why writing failed.
+    async fn finish(mut self) -> std::io::Result<Sha1> {
+        self.flush().await;
+        drop(self.send);
+        self.writer.await.map_err(std::io::Error::other)?
     }
 }
 
 impl PartFile {
     /// Opens `part` to continue it when `meta` says it holds `wanted`; otherwise starts it
-    /// over. The kept prefix is hashed.
-    async fn open(part: &Path, meta: &Path, wanted: &PartOf) -> Result<PartFile> {
-        let recorded = tokio::fs::read(meta)
-            .await
+    /// over. The kept prefix is hashed. Blocking.
+    fn open(part: &Path, meta: &Path, wanted: &PartOf) -> Result<PartFile> {
+        let recorded = std::fs::read(meta)
             .ok()
             .and_then(|bytes| serde_json::from_slice::<PartOf>(&bytes).ok());
         let keep = recorded.as_ref() == Some(wanted);
         if !keep {
             let json = serde_json::to_vec(wanted).unwrap_or_default();
-            tokio::fs::write(meta, json).await.map_err(local(meta))?;
+            std::fs::write(meta, json).map_err(local(meta))?;
         }
-        let mut file = tokio::fs::OpenOptions::new()
+        let mut file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(!keep)
             .read(true)
             .write(true)
             .open(part)
-            .await
             .map_err(local(part))?;
         let mut hasher = Sha1::new();
         let mut len = 0u64;
         if keep {
             let mut buf = vec![0u8; super::hash::READ_CHUNK];
             loop {
-                let n = file.read(&mut buf).await.map_err(local(part))?;
+                let n = file.read(&mut buf).map_err(local(part))?;
                 if n == 0 {
                     break;
                 }
                 hasher.update(&buf[..n]);
                 len += n as u64;
             }
-            // A part longer than the file is garbage: start over.
-            if wanted.size.is_some_and(|size| len > size) {
-                return Self::restart(file, part).await;
-            }
         }
-        Ok(PartFile {
-            file,
+        let mut this = PartFile {
+            file: Arc::new(file),
             hasher,
             len,
-            write_back: WriteBack::default(),
-        })
-    }
-
-    async fn restart(file: tokio::fs::File, part: &Path) -> Result<PartFile> {
-        let mut this = PartFile {
-            file,
-            hasher: Sha1::new(),
-            len: 0,
-            write_back: WriteBack::default(),
         };
-        this.truncate(part).await?;
+        // A part longer than the file is garbage: start over.
+        if wanted.size.is_some_and(|size| len > size) {
+            start_over(&this.file).map_err(local(part))?;
+            this.hasher = Sha1::new();
+            this.len = 0;
+        }
         Ok(this)
     }
 
+    /// Starts the `.part` over.
     async fn truncate(&mut self, part: &Path) -> Result<()> {
-        self.file.set_len(0).await.map_err(local(part))?;
-        self.file
-            .seek(std::io::SeekFrom::Start(0))
+        let file = Arc::clone(&self.file);
+        tokio::task::spawn_blocking(move || start_over(&file))
             .await
+            .map_err(|e| local(part)(std::io::Error::other(e)))?
             .map_err(local(part))?;
         self.hasher = Sha1::new();
         self.len = 0;
         Ok(())
     }
-
-    async fn write(&mut self, part: &Path, chunk: &[u8]) -> Result<()> {
-        self.file.write_all(chunk).await.map_err(local(part))?;
-        self.hasher.update(chunk);
-        self.len += chunk.len() as u64;
-        self.write_back.written(part, chunk.len() as u64);
-        Ok(())
-    }
 }
 
-use tokio::io::AsyncSeekExt as _;
+/// Empties `file` and writes from its start again.
+fn start_over(file: &std::fs::File) -> std::io::Result<()> {
+    file.set_len(0)?;
+    let mut file = file;
+    file.seek(std::io::SeekFrom::Start(0)).map(drop)
+}
+
+/// Runs blocking file work off the runtime; `path` names the file in errors.
+async fn blocking<T: Send + 'static>(
+    path: &Path,
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| local(path)(std::io::Error::other(e)))?
+}
 
 /// Downloads `item` into `dest` through links from `new_link`, resuming a `.part` left by an
 /// earlier run and riding out cut connections and expired links. Returns the file's size.
@@ -218,7 +284,11 @@ where
         size: item.size,
         sha1: item_sha1(item),
     };
-    let mut file = PartFile::open(&part, &meta, &wanted).await?;
+    let opened = (part.clone(), meta.clone(), wanted.clone());
+    let mut file = blocking(&part, move || {
+        PartFile::open(&opened.0, &opened.1, &opened.2)
+    })
+    .await?;
     if file.len > 0 {
         tracing::info!(%storage, offset = file.len, "resuming a partial download");
     }
@@ -244,7 +314,6 @@ where
                     stalled += 1;
                 }
                 if stalled >= MAX_STALLED_ATTEMPTS {
-                    file.file.flush().await.map_err(local(&part))?;
                     return Err(Error::Transient {
                         storage: storage.to_owned(),
                         reason: format!(
@@ -267,9 +336,9 @@ where
             }
         }
     }
-    file.file.flush().await.map_err(local(&part))?;
-    file.write_back.finish().await;
-    file.file.sync_all().await.map_err(local(&part))?;
+    // Durable before it gets its name: a crash never leaves a short file under `dest`.
+    let (synced, path) = (Arc::clone(&file.file), part.clone());
+    blocking(&part, move || synced.sync_data().map_err(local(&path))).await?;
     let size = file.len;
     let sha1 = hex::encode_upper(file.hasher.clone().finalize());
     drop(file);
@@ -385,20 +454,33 @@ async fn attempt(
             });
         }
     }
+    let mut pipeline = Pipeline::start(&file.file, std::mem::take(&mut file.hasher));
+    let mut received = file.len;
+    let mut cut = None;
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
-                file.write(part, &chunk).await?;
-                progress(file.len, wanted.size);
+                received += chunk.len() as u64;
+                if !pipeline.push(chunk).await {
+                    break;
+                }
+                progress(received, wanted.size);
             }
             Ok(None) => break,
             Err(err) => {
-                return Ok(Attempt::Retry {
-                    reason: describe(err),
-                    renew: false,
-                });
+                cut = Some(describe(err));
+                break;
             }
         }
+    }
+    // Every byte taken is written and hashed before the next attempt or the end.
+    file.hasher = pipeline.finish().await.map_err(local(part))?;
+    file.len = received;
+    if let Some(reason) = cut {
+        return Ok(Attempt::Retry {
+            reason,
+            renew: false,
+        });
     }
     match wanted.size {
         Some(size) if file.len < size => Ok(Attempt::Retry {

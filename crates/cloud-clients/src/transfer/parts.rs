@@ -54,6 +54,11 @@ impl PartPlan {
 /// became shorter is an error.
 pub(crate) fn read_part(path: &Path, plan: &PartPlan, number: u64) -> std::io::Result<Vec<u8>> {
     let (start, end) = plan.range(number);
+    read_range(path, start, end)
+}
+
+/// Reads bytes `[start, end)` of `path` (blocking). A file shorter than `end` is an error.
+pub(crate) fn read_range(path: &Path, start: u64, end: u64) -> std::io::Result<Vec<u8>> {
     let mut file = std::fs::File::open(path)?;
     file.seek(SeekFrom::Start(start))?;
     let len = usize::try_from(end - start).map_err(std::io::Error::other)?;

@@ -12,15 +12,19 @@
 
 use axum::Extension;
 use axum::body::Body;
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Query};
 use axum::http::HeaderMap;
 use axum::routing::put;
 use md5::Md5;
 use sha1::Digest as _;
 
-use super::upload_state::{MAX_PART, MIN_PART, StoredPart};
+use super::upload_state::{InPlace, MAX_PART, MIN_PART, StoredPart};
 use super::*;
-use crate::transfer::{Cut, ReadError, drain, read_body};
+use crate::transfer::{Cut, ReadError, drain, read_body_with};
+
+/// Most bytes reserved ahead for a part that is not written in place.
+const OWN_RESERVE: u64 = 64 << 20;
 
 pub(super) fn router() -> Router<Arc<Core>> {
     Router::new().route(
@@ -170,8 +174,25 @@ async fn store(
         count_rejected(core);
         return too_large(core);
     }
-    let bytes = match read_body(core, body, MAX_PART, cut).await {
-        Ok(b) => b,
+    // The next part in order goes straight into place behind the parts before it (with the
+    // file's running SHA-1); another one into a buffer of its own. The ETag's MD5 is
+    // computed as the bytes come.
+    let mut in_place = InPlace::claim(core, upload_id, part, declared);
+    let mut own = Vec::new();
+    if in_place.is_none() {
+        own.reserve(usize::try_from(declared.unwrap_or(0).min(OWN_RESERVE)).unwrap_or(0));
+    }
+    let mut md5 = Md5::new();
+    let read = read_body_with(core, body, MAX_PART, cut, |chunk| {
+        md5.update(&chunk);
+        match &mut in_place {
+            Some(writer) => writer.append(&chunk),
+            None => own.extend_from_slice(&chunk),
+        }
+    })
+    .await;
+    let len = match read {
+        Ok(len) => len,
         Err(e) => {
             count_rejected(core);
             return match e {
@@ -188,7 +209,7 @@ async fn store(
             };
         }
     };
-    if (bytes.len() as u64) < MIN_PART && part != last {
+    if len < MIN_PART && part != last {
         count_rejected(core);
         return oss_error(
             core,
@@ -198,8 +219,7 @@ async fn store(
              part that is not the last one.",
         );
     }
-    let etag = hex::encode_upper(Md5::digest(&bytes));
-    let len = bytes.len() as u64;
+    let etag = hex::encode_upper(md5.finalize());
     {
         let mut store = core.uploads.lock();
         let Some(session) = store
@@ -207,23 +227,34 @@ async fn store(
             .filter(|s| s.completed.is_none())
         else {
             drop(store);
+            drop(in_place);
             count_rejected(core);
-            return oss_error(
-                core,
-                StatusCode::NOT_FOUND,
-                "NoSuchUpload",
-                "The specified upload does not exist.",
-            );
+            return no_such_upload(core);
         };
         if session.stored.contains_key(&part) {
+            if let Some(writer) = in_place.take() {
+                writer.give_back(session);
+            }
             drop(store);
             count_rejected(core);
             return part_exists(core);
         }
+        let bytes = match in_place.take() {
+            Some(writer) => {
+                if !writer.commit(session, part) {
+                    drop(store);
+                    count_rejected(core);
+                    return no_such_upload(core);
+                }
+                Bytes::new()
+            }
+            None => own.into(),
+        };
         session.stored.insert(
             part,
             StoredPart {
-                bytes: bytes.into(),
+                bytes,
+                len,
                 etag: etag.clone(),
             },
         );
@@ -238,4 +269,13 @@ async fn store(
         resp.headers_mut().insert(header::ETAG, v);
     }
     resp
+}
+
+fn no_such_upload(core: &Core) -> Response {
+    oss_error(
+        core,
+        StatusCode::NOT_FOUND,
+        "NoSuchUpload",
+        "The specified upload does not exist.",
+    )
 }

@@ -19,7 +19,7 @@ use sha1::Digest as _;
 use super::files::{
     NameOutcome, file_id, item, name_mode, not_found_file, parent_file_id, resolve_name,
 };
-use super::upload_state::{MAX_PARTS, Session, known_content, part_urls, pre_hash_matches};
+use super::upload_state::{MAX_PARTS, Prefix, Session, known_content, part_urls, pre_hash_matches};
 use super::*;
 
 /// Parses `part_info_list`: part numbers 1..N (any order, no gaps or repeats), N ≤ 10000.
@@ -218,6 +218,7 @@ fn create_file(core: &Core, input: &Input, drive: &str, parent: u64, name: &str)
             size,
             content_hash: content_hash.clone(),
             stored: BTreeMap::new(),
+            prefix: Prefix::default(),
             completed: rapid.then_some(file_id),
             created_at: now,
         },
@@ -322,7 +323,7 @@ pub(super) async fn list_uploaded_parts(State(core): State<Arc<Core>>, input: In
     let parts: Vec<Value> = after
         .by_ref()
         .take(page)
-        .map(|(n, p)| json!({"etag": p.etag, "part_number": n, "part_size": p.bytes.len()}))
+        .map(|(n, p)| json!({"etag": p.etag, "part_number": n, "part_size": p.len}))
         .collect();
     let next = match (after.next(), parts.last()) {
         (Some(_), Some(last)) => last["part_number"].to_string(),
@@ -350,17 +351,26 @@ pub(super) async fn complete(State(core): State<Arc<Core>>, input: Input) -> Ans
             .map(ok)
             .ok_or_else(not_found_file);
     }
-    let data = assemble(session)?;
+    let (data, sha1) = assemble(session)?;
     let (parent, name, reserved) = (session.parent, session.name.clone(), session.file_id);
-    let id = core
-        .with_tree(&drive, |t, _, now| {
-            t.get(parent).filter(|n| n.is_dir)?;
-            // Create the node under the id reserved at create.
-            let mut ids = reserved - 1;
-            Some(t.add_file(parent, &name, SimFile::bytes(data), now, &mut ids))
-        })
-        .flatten()
-        .ok_or_else(not_found_file)?;
+    let added = core.with_tree(&drive, |t, _, now| {
+        if !t.get(parent).is_some_and(|n| n.is_dir) {
+            return Err(data);
+        }
+        // Create the node under the id reserved at create.
+        let mut ids = reserved - 1;
+        let file = SimFile::bytes(data).with_sha1(sha1);
+        Ok(t.add_file(parent, &name, file, now, &mut ids))
+    });
+    let id = match added {
+        Some(Ok(id)) => id,
+        Some(Err(data)) => {
+            // The folder went: the session stays as it was (its parts in place).
+            session.prefix.data = data;
+            return Err(not_found_file());
+        }
+        None => return Err(not_found_file()),
+    };
     session.completed = Some(id);
     session.stored.clear();
     drop(store);
@@ -370,8 +380,11 @@ pub(super) async fn complete(State(core): State<Arc<Core>>, input: Input) -> Ans
         .ok_or_else(not_found_file)
 }
 
-/// Concatenates the parts of a session, checking completeness, size and hash.
-fn assemble(session: &Session) -> Result<Vec<u8>, Response> {
+/// The file of a session, checking completeness, size and hash: the parts stored in order
+/// are already in place and hashed (see `Prefix`); parts that arrived out of order are
+/// appended and hashed now. Returns the bytes and their upper-case SHA-1 hex. Nothing
+/// changes in the session when a check fails.
+fn assemble(session: &mut Session) -> Result<(Vec<u8>, String), Response> {
     let empty_declared = session.size == Some(0) && session.stored.is_empty();
     if !empty_declared
         && let Some(missing) = (1..=session.parts).find(|n| !session.stored.contains_key(n))
@@ -381,29 +394,37 @@ fn assemble(session: &Session) -> Result<Vec<u8>, Response> {
             &format!("part {missing} of {} is not uploaded", session.parts),
         ));
     }
-    let total = session.stored.values().map(|p| p.bytes.len()).sum();
-    let mut data = Vec::with_capacity(total);
-    for part in session.stored.values() {
-        data.extend_from_slice(&part.bytes);
-    }
+    let prefix = &mut session.prefix;
+    let rest = session.stored.range(prefix.parts.saturating_add(1)..);
+    let total = prefix.len + rest.clone().map(|(_, p)| p.len).sum::<u64>();
     if let Some(size) = session.size
-        && size != data.len() as u64
+        && size != total
     {
         return Err(bad(
             "InvalidParameter.Size",
-            &format!(
-                "size {size} does not match the {} bytes uploaded",
-                data.len()
-            ),
+            &format!("size {size} does not match the {total} bytes uploaded"),
         ));
     }
+    let mut hasher = prefix.sha1.clone();
+    for (_, part) in rest.clone() {
+        hasher.update(&part.bytes);
+    }
+    let sha1 = hex::encode_upper(hasher.finalize());
     if let Some(hash) = &session.content_hash
-        && !hex::encode(sha1::Sha1::digest(&data)).eq_ignore_ascii_case(hash)
+        && !sha1.eq_ignore_ascii_case(hash)
     {
         return Err(bad(
             "InvalidParameter.ContentHash",
             "content_hash does not match the uploaded content",
         ));
     }
-    Ok(data)
+    // Whatever a PUT in flight wrote past the stored parts goes; it finds no place left.
+    prefix.writer = None;
+    let mut data = std::mem::take(&mut prefix.data);
+    data.truncate(usize::try_from(prefix.len).unwrap_or(0));
+    for (_, part) in rest {
+        data.extend_from_slice(&part.bytes);
+    }
+    data.shrink_to_fit();
+    Ok((data, sha1))
 }

@@ -29,9 +29,38 @@ pub(super) const MAX_PARTS: u32 = 10_000;
 /// One stored part.
 #[derive(Clone, Debug)]
 pub(super) struct StoredPart {
+    /// The part's bytes; empty when they are in the session's [`Prefix`].
     pub bytes: Bytes,
+    pub len: u64,
     /// Upper-case MD5 hex (without quotes).
     pub etag: String,
+}
+
+/// Parts `1..=parts` of a session, stored in order: their bytes already in place, one after
+/// the other (the file grows as the parts arrive), and the SHA-1 of those bytes — so
+/// `complete` neither copies nor hashes them again. A part that arrives out of order keeps
+/// its own bytes ([`StoredPart::bytes`]) and `complete` hashes it then.
+#[derive(Default)]
+pub(super) struct Prefix {
+    /// How many parts, from 1, are in `data`.
+    pub parts: u32,
+    /// Their bytes, `data[..len]`; what follows is being written by the PUT `writer`.
+    pub data: Vec<u8>,
+    pub len: u64,
+    /// SHA-1 of `data[..len]`.
+    pub sha1: Sha1,
+    /// The PUT writing the next part into `data`, if one is.
+    pub writer: Option<u64>,
+}
+
+impl std::fmt::Debug for Prefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prefix")
+            .field("parts", &self.parts)
+            .field("len", &self.len)
+            .field("writer", &self.writer)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One upload task.
@@ -49,6 +78,8 @@ pub(super) struct Session {
     pub size: Option<u64>,
     pub content_hash: Option<String>,
     pub stored: BTreeMap<u32, StoredPart>,
+    /// The parts stored in order, in place (see [`Prefix`]).
+    pub prefix: Prefix,
     /// The node once completed (or at once for a rapid upload).
     pub completed: Option<u64>,
     pub created_at: u64,
@@ -67,6 +98,143 @@ pub(super) struct PartUrl {
 pub(crate) struct UploadStore {
     sessions: HashMap<String, Session>,
     urls: HashMap<String, PartUrl>,
+    /// The last [`InPlace`] writer id handed out.
+    writers: u64,
+}
+
+/// Most bytes reserved ahead in a [`Prefix`] for a part announced with a `Content-Length`
+/// (a bigger part grows the buffer as it arrives).
+const RESERVE_AHEAD: u64 = 64 << 20;
+
+/// A part `PUT` writing its body straight into the session's [`Prefix`]: claimed when the
+/// part is the next one in order and no other `PUT` is writing there. Dropped before
+/// [`InPlace::commit`] — a refused or broken body, a client gone — it takes its bytes back
+/// out, so the prefix only ever holds whole stored parts.
+pub(super) struct InPlace<'a> {
+    core: &'a Core,
+    upload_id: String,
+    id: u64,
+    /// Where the part starts in the prefix.
+    start: u64,
+    /// SHA-1 of the prefix and of this part's bytes so far.
+    sha1: Sha1,
+    written: u64,
+    /// The place was taken from us (the session completed or went away meanwhile).
+    lost: bool,
+    /// Committed or given back: nothing left for `drop`.
+    settled: bool,
+}
+
+impl<'a> InPlace<'a> {
+    /// Claims the prefix of `upload_id` for `part`, when it is the next part in order and
+    /// the prefix is free; `len` is the announced body length.
+    pub(super) fn claim(
+        core: &'a Core,
+        upload_id: &str,
+        part: u32,
+        len: Option<u64>,
+    ) -> Option<Self> {
+        let mut store = core.uploads.lock();
+        store.writers += 1;
+        let id = store.writers;
+        let session = store.session_mut(upload_id)?;
+        if session.completed.is_some()
+            || session.prefix.writer.is_some()
+            || session.prefix.parts.checked_add(1) != Some(part)
+            || session.stored.contains_key(&part)
+        {
+            return None;
+        }
+        let prefix = &mut session.prefix;
+        prefix.data.truncate(usize::try_from(prefix.len).ok()?);
+        prefix
+            .data
+            .reserve(usize::try_from(len.unwrap_or(0).min(RESERVE_AHEAD)).ok()?);
+        prefix.writer = Some(id);
+        Some(InPlace {
+            core,
+            upload_id: upload_id.to_owned(),
+            id,
+            start: prefix.len,
+            sha1: prefix.sha1.clone(),
+            written: 0,
+            lost: false,
+            settled: false,
+        })
+    }
+
+    /// Appends body bytes (and hashes them).
+    pub(super) fn append(&mut self, chunk: &[u8]) {
+        if self.lost {
+            return;
+        }
+        {
+            let mut store = self.core.uploads.lock();
+            match store
+                .session_mut(&self.upload_id)
+                .filter(|s| s.completed.is_none() && s.prefix.writer == Some(self.id))
+            {
+                Some(session) => session.prefix.data.extend_from_slice(chunk),
+                None => {
+                    self.lost = true;
+                    return;
+                }
+            }
+        }
+        self.sha1.update(chunk);
+        self.written += chunk.len() as u64;
+    }
+
+    /// Makes the bytes written part `part` of `session`'s prefix (the caller holds the
+    /// upload lock and has checked the part is not stored yet). False when the place was
+    /// lost meanwhile: nothing is stored then.
+    pub(super) fn commit(mut self, session: &mut Session, part: u32) -> bool {
+        self.settled = true;
+        let prefix = &mut session.prefix;
+        if prefix.writer != Some(self.id) {
+            return false;
+        }
+        prefix.writer = None;
+        if self.lost || prefix.data.len() as u64 != self.start + self.written {
+            prefix
+                .data
+                .truncate(usize::try_from(prefix.len).unwrap_or(0));
+            return false;
+        }
+        prefix.parts = part;
+        prefix.len += self.written;
+        prefix.sha1 = self.sha1.clone();
+        true
+    }
+
+    /// Takes the bytes written back out of `session`'s prefix (the caller holds the upload
+    /// lock): the part is not stored after all.
+    pub(super) fn give_back(mut self, session: &mut Session) {
+        self.settled = true;
+        let prefix = &mut session.prefix;
+        if prefix.writer == Some(self.id) {
+            prefix.writer = None;
+            prefix
+                .data
+                .truncate(usize::try_from(prefix.len).unwrap_or(0));
+        }
+    }
+}
+
+impl Drop for InPlace<'_> {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        let mut store = self.core.uploads.lock();
+        if let Some(session) = store.session_mut(&self.upload_id)
+            && session.prefix.writer == Some(self.id)
+        {
+            let len = usize::try_from(session.prefix.len).unwrap_or(0);
+            session.prefix.data.truncate(len);
+            session.prefix.writer = None;
+        }
+    }
 }
 
 impl UploadStore {

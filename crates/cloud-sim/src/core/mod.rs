@@ -201,6 +201,10 @@ pub(crate) struct Core {
     pub faults: FaultRegistry,
     /// alipan upload sessions and part URLs (state in [`crate::alipan::UploadStore`]).
     pub uploads: Mutex<crate::alipan::UploadStore>,
+    /// The simulated Aliyun OSS service (115 uploads).
+    pub oss: crate::oss::Oss,
+    /// 115 upload sessions (`/open/upload/init` … the OSS callback).
+    pub u115_uploads: Mutex<crate::u115::UploadStore>,
     pub changes: watch::Sender<u64>,
     pub shutdown: watch::Sender<bool>,
     pub timeline: crate::stats::Timeline,
@@ -232,6 +236,8 @@ impl Core {
             }),
             faults: FaultRegistry::default(),
             uploads: Mutex::default(),
+            oss: crate::oss::Oss::default(),
+            u115_uploads: Mutex::default(),
             changes,
             shutdown,
             timeline: crate::stats::Timeline::default(),

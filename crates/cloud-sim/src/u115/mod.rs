@@ -1,5 +1,6 @@
-//! The 115 Open Platform endpoints: QR device-code login, token refresh and the file
-//! resources media managers use.
+//! The 115 Open Platform endpoints: QR device-code login, token refresh, the file
+//! resources media managers use, and uploads (`upload.rs`: init / get_token / resume;
+//! `callback.rs`: the callback the simulated OSS service posts once the bytes are stored).
 //!
 //! Answers use 115's envelope `{"state", "code", "message", "data"}` with HTTP 200 for
 //! business errors. As on the real hosts, the passport / QR endpoints report `state` as an
@@ -30,11 +31,16 @@ use crate::token::{QrState, random_hex, random_string};
 use crate::tree::{Node, ROOT, SimFile, Tree};
 use crate::util::extension;
 
+mod callback;
+mod form;
 mod resources;
+mod upload;
+pub(crate) use callback::setup_uploads;
 use resources::{
-    copy_files, delete_files, downurl, files, folder_add, get_info, move_files, update,
-    upload_init, upload_token, user_info,
+    copy_files, delete_files, downurl, files, folder_add, get_info, move_files, update, user_info,
 };
+pub(crate) use upload::UploadStore;
+use upload::{upload_init, upload_resume, upload_token};
 
 /// Error codes the simulator answers with (the 4014xxxx auth codes are the provider's; the
 /// others are the simulator's choice where the documentation gives none).
@@ -182,7 +188,9 @@ pub(crate) fn router() -> Router<Arc<Core>> {
         .route("/open/ufile/downurl", post(downurl))
         .route("/open/upload/init", post(upload_init))
         .route("/open/upload/get_token", get(upload_token))
+        .route("/open/upload/resume", post(upload_resume))
         .merge(crate::control::router())
+        .merge(crate::oss::control::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }

@@ -1,11 +1,11 @@
 //! 115's resource endpoints in the simulator: user info, listing, folder info, make,
-//! rename, move, copy, delete, download links and the upload entry points. Login and
+//! rename, move, copy, delete and download links. Uploads are in `upload.rs`. Login and
 //! refresh are in `mod.rs`.
 
 use super::*;
 
 /// Authenticates a resource request; returns the account name and its drive id.
-fn authed(core: &Core, input: &Input) -> Result<(String, String), Response> {
+pub(super) fn authed(core: &Core, input: &Input) -> Result<(String, String), Response> {
     match core.authenticate(input.bearer()) {
         Ok(account) => {
             let drive = core
@@ -25,11 +25,11 @@ fn authed(core: &Core, input: &Input) -> Result<(String, String), Response> {
     }
 }
 
-fn fid(id: u64) -> String {
+pub(super) fn fid(id: u64) -> String {
     id.to_string()
 }
 
-fn parse_fid(s: &str) -> Option<u64> {
+pub(super) fn parse_fid(s: &str) -> Option<u64> {
     s.trim().parse().ok()
 }
 
@@ -371,82 +371,4 @@ pub(super) async fn downurl(State(core): State<Arc<Core>>, input: Input) -> Resp
         );
     }
     res_ok(Value::Object(data))
-}
-
-pub(super) async fn upload_init(State(core): State<Arc<Core>>, input: Input) -> Response {
-    let (_, drive) = match authed(&core, &input) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let (Some(name), Some(size), Some(target), Some(sha1)) = (
-        input.get("file_name"),
-        input.get("file_size").and_then(|s| s.parse::<u64>().ok()),
-        input.get("target"),
-        input.get("fileid"),
-    ) else {
-        return res_err(
-            code::MISSING_PARAM,
-            "file_name, file_size, target and fileid are required",
-        );
-    };
-    let Some(cid) = target.strip_prefix("U_1_").and_then(parse_fid) else {
-        return res_err(code::MISSING_PARAM, "target is invalid");
-    };
-    let known = core.known_sha1(&sha1).filter(|(s, _)| *s == size);
-    let created = core
-        .with_tree(&drive, |t, ids, now| {
-            if !t.get(cid).is_some_and(|n| n.is_dir) {
-                return None;
-            }
-            let (_, content) = known.clone()?;
-            let file = match content {
-                crate::tree::Content::Bytes(b) => SimFile::bytes(b.as_slice()),
-                crate::tree::Content::Zeros => SimFile::sized(size),
-            }
-            .with_sha1(sha1.clone());
-            let id = t.add_file(cid, &name, file, now, ids);
-            t.get(id).map(|n| (id, n.pick_code.clone()))
-        })
-        .flatten();
-    match created {
-        Some((id, pick_code)) => res_ok(json!({
-            "pick_code": pick_code,
-            "status": 2,
-            "statuscode": 0,
-            "file_id": fid(id),
-            "target": target,
-        })),
-        None => {
-            let exists = core
-                .with_tree(&drive, |t, _, _| t.get(cid).is_some_and(|n| n.is_dir))
-                .unwrap_or(false);
-            if !exists {
-                return res_err(code::NOT_FOUND, "目标目录不存在");
-            }
-            res_ok(json!({
-                "pick_code": random_string(18).to_ascii_lowercase(),
-                "status": 1,
-                "statuscode": 0,
-                "target": target,
-                "bucket": "fhnfile",
-                "object": format!("sim/{}", random_hex(32)),
-                "callback": {"callback": "", "callback_var": ""},
-            }))
-        }
-    }
-}
-
-pub(super) async fn upload_token(State(core): State<Arc<Core>>, input: Input) -> Response {
-    if let Err(r) = authed(&core, &input) {
-        return r;
-    }
-    let expiration = crate::util::iso8601(core.now_unix() + 3600);
-    let data: BTreeMap<&str, Value> = BTreeMap::from([
-        ("endpoint", json!(format!("{}/__sim/oss", core.base_url))),
-        ("AccessKeyId", json!(format!("STS.{}", random_string(24)))),
-        ("AccessKeySecret", json!(random_string(40))),
-        ("SecurityToken", json!(random_string(120))),
-        ("Expiration", json!(expiration)),
-    ]);
-    res_ok(json!(data))
 }

@@ -19,7 +19,7 @@ use crate::token::TokenAccessor;
 use crate::transport::paged;
 
 impl U115Client {
-    fn item(
+    pub(super) fn item(
         &self,
         kind: FileKind,
         path: String,
@@ -281,6 +281,18 @@ impl CloudStorage for U115Client {
             .await
     }
 
+    async fn upload(
+        &self,
+        local: &Path,
+        folder: &FileItem,
+        name: &str,
+        options: &crate::transfer::UploadOptions,
+        progress: crate::transfer::UploadProgress<'_>,
+    ) -> Result<FileItem> {
+        self.upload_file(local, folder, name, options, progress)
+            .await
+    }
+
     /// 115 logs in by QR code only.
     fn qr_login(&self) -> Option<&dyn QrLoginFlow> {
         Some(self)
@@ -297,7 +309,7 @@ fn folder_or_file(category: Option<&str>) -> FileKind {
 }
 
 /// Puts 115's `pick_code` and `sha1` into the item's provider fields.
-fn extra(item: &mut FileItem, pick_code: Option<String>, sha1: Option<String>) {
+pub(super) fn extra(item: &mut FileItem, pick_code: Option<String>, sha1: Option<String>) {
     for (key, value) in [("pick_code", pick_code), ("sha1", sha1)] {
         if let Some(value) = value {
             item.extra.insert(key.into(), value.into());
