@@ -1,6 +1,7 @@
 //! `cloudctl upload` and `cloudctl download` against the alipan simulator: JSON progress
 //! lines, conflicts, local errors, `--force`, and processes killed (SIGKILL) in the middle
-//! of a transfer whose next run sends only what is missing.
+//! of a transfer whose next run sends only what is missing — for 115's OSS multipart
+//! upload too.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -203,5 +204,76 @@ async fn killed_transfers_resume_and_send_only_what_is_missing() -> anyhow::Resu
     assert_eq!(std::fs::read(&dest)?, file);
     assert_eq!(env.sim.stats().download_bytes_sent, (4 << 20) - kept);
     assert!(!Path::new(&part).exists());
+    Ok(())
+}
+
+/// A 115 upload (init, STS credentials, OSS multipart) SIGKILLed once its first part is
+/// stored: the next process picks the same multipart upload up (`resume`, new STS
+/// credentials, `ListParts`) and sends only the missing parts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_115_upload_resumes_in_the_next_process() -> anyhow::Result<()> {
+    let sim = crate::sim().await;
+    let db = test_support::TestDb::sqlite()?;
+    crate::logged_in(&db.url, &sim).await?;
+    let dir = tempfile::tempdir()?;
+    let command = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloudctl"));
+        cmd.arg("--database-url")
+            .arg(&db.url)
+            .env_remove("DATABASE_URL")
+            .env_remove("CLOUDCTL_ENDPOINTS")
+            .env("XDG_STATE_HOME", dir.path().join("state"))
+            .args(["--endpoint", &format!("u115={}", sim.base_url())])
+            .args(args);
+        cmd
+    };
+    let bytes = content(40 << 20, 5);
+    let local = dir.path().join("film.mkv");
+    std::fs::write(&local, &bytes)?;
+    let local = local.display().to_string();
+
+    // 8 MiB/s: a 16 MiB part takes 2 s, so the second part is far from whole at the kill
+    // (a body that does not arrive whole is never stored).
+    sim.set_transfer_rate(Some(8 << 20));
+    let mut child = command(&["upload", &local, "u115:/"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while sim.stats().oss_parts_stored < 1 {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no part arrived");
+        anyhow::ensure!(child.try_wait()?.is_none(), "the upload ended too early");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.kill()?;
+    child.wait()?;
+    sim.set_transfer_rate(None);
+    let before = sim.stats();
+    assert!(before.oss_parts_stored < 3, "killed before the end");
+    assert_eq!(
+        sim.list(ACCOUNT, "/")?,
+        Vec::<String>::new(),
+        "nothing registered yet"
+    );
+
+    let out = command(&["--json", "upload", &local, "u115:/"]).output()?;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let after = sim.stats();
+    assert_eq!(
+        after.oss_multipart_initiated, 1,
+        "the multipart upload was resumed"
+    );
+    assert_eq!(
+        sim.path_count("/open/upload/init"),
+        1,
+        "one init, by the first process"
+    );
+    assert_eq!(after.oss_bytes_received, 40 << 20, "each byte stored once");
+    assert_eq!(after.oss_parts_stored, 3);
+    assert_eq!(after.oss_callbacks_ok, 1);
+    assert_eq!(
+        sim.stat(ACCOUNT, "/film.mkv").map(|e| e.size),
+        Some(40 << 20)
+    );
     Ok(())
 }
