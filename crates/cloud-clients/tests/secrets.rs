@@ -206,3 +206,62 @@ fn alist_password_sessions_and_signed_links_never_show() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A 115 upload through OSS — a part answered 503, a failed callback, STS credentials that
+/// expire and are fetched again — at TRACE: neither the STS secret nor its security token
+/// nor any token shows in the logs, the errors or `Debug` output.
+#[test]
+fn a_115_upload_never_shows_sts_credentials() -> anyhow::Result<()> {
+    use cloud_clients::u115::U115Client;
+    use cloud_clients::{CloudStorage, UploadOptions};
+    use cloud_sim::{Config115, OssPartFault};
+
+    use crate::common::env_with;
+
+    let logs = without_leaks(|dbs| async move {
+        let mut secrets = Vec::new();
+        let mut shown = Vec::new();
+        for db in &dbs {
+            let env = env_with(&db.url, Config115::default()).await?;
+            env.sim.create_account(ACCOUNT);
+            let pair = env.login().await?;
+            let client = U115Client::new(&env.storages, env.options().requests_per_second(0.0))?;
+            let dir = tempfile::tempdir()?;
+            let local = dir.path().join("film.mkv");
+            std::fs::write(&local, test_support::content(3 << 20, 11))?;
+            let options = UploadOptions::default().session_dir(dir.path().join("sessions"));
+            let root = client.root();
+
+            env.sim.inject_oss_part_fault(OssPartFault::Status(503), 1);
+            env.sim.fail_next_callbacks(1);
+            let failed = client
+                .upload(&local, &root, "film.mkv", &options, &mut |_, _, _| {})
+                .await
+                .expect_err("the callback fails");
+            env.sim.expire_sts_credentials();
+            let item = client
+                .upload(&local, &root, "film.mkv", &options, &mut |_, _, _| {})
+                .await?;
+            let token = client.accessor().access_token().await?;
+
+            shown.push(format!("{failed} {failed:?}"));
+            shown.push(format!("{client:?} {item:?} {:?}", client.accessor()));
+            let issued = env.sim.issued_sts_credentials();
+            anyhow::ensure!(issued.len() >= 2, "fresh credentials after the expiry");
+            for [_, secret, security_token] in issued {
+                secrets.extend([secret, security_token]);
+            }
+            secrets.push(pair.access_token.clone());
+            secrets.extend(pair.refresh_token.clone());
+            secrets.push(token.secret().to_owned());
+        }
+        anyhow::Ok((secrets, shown))
+    })?;
+    for needle in [
+        "endpoint=/open/upload/init",
+        "endpoint=/open/upload/get_token",
+    ] {
+        assert!(logs.contains(needle), "no `{needle}` in the captured logs");
+    }
+    Ok(())
+}

@@ -91,6 +91,16 @@ impl SimHandle<Sim115> {
             })
     }
 
+    /// Every STS credential issued so far, as `[AccessKeyId, AccessKeySecret,
+    /// SecurityToken]` (for tests that check a client never shows them).
+    pub fn issued_sts_credentials(&self) -> Vec<[String; 3]> {
+        let st = self.core.oss.state.lock();
+        st.creds
+            .iter()
+            .map(|(id, c)| [id.clone(), c.secret.clone(), c.token.clone()])
+            .collect()
+    }
+
     /// Multipart uploads initiated and neither completed nor aborted.
     pub fn oss_open_uploads(&self) -> usize {
         self.core.oss.state.lock().uploads.len()
