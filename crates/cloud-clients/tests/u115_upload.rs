@@ -378,6 +378,17 @@ async fn a_killed_upload_resumes_without_resending_stored_parts() -> anyhow::Res
         first.abort();
         let _ = first.await;
         sim.set_transfer_rate(None);
+        // An aborted task is not a dead process: the HTTP connection it opened may go on
+        // sending the part it had started. Wait until no part body is on the wire (stored
+        // or dropped), as after a real kill; the SIGKILL case is
+        // `cloudctl/tests/transfers.rs`.
+        while sim.oss_parts_in_flight() > 0 {
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "a part stayed in flight"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let stored = sim.stats().oss_parts_stored;
         assert!(stored < 3, "interrupted before the end");
         assert_eq!(env.sessions_left(), 1, "the session survives the kill");

@@ -3,6 +3,10 @@
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// A provider's part limits.
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +54,42 @@ impl PartPlan {
     }
 }
 
+/// A bound on the part buffers of one upload that are in memory at once, counted until
+/// the last reference to a part's bytes is gone — not just until our loop lets go of them:
+/// the HTTP stack can still hold the bytes of a sent part for a moment after its answer,
+/// and reading the next part meanwhile would put one more part in memory than planned.
+#[derive(Clone)]
+pub(crate) struct PartSlots(Arc<Semaphore>);
+
+impl PartSlots {
+    /// `count` parts at most.
+    pub fn new(count: usize) -> Self {
+        Self(Arc::new(Semaphore::new(count)))
+    }
+
+    /// Waits for a free slot; hand it to [`slotted`] with the bytes read for it.
+    pub async fn acquire(&self) -> std::io::Result<OwnedSemaphorePermit> {
+        Arc::clone(&self.0)
+            .acquire_owned()
+            .await
+            .map_err(std::io::Error::other)
+    }
+}
+
+/// The bytes of a part, holding `slot` until every clone of them is dropped.
+pub(crate) fn slotted(bytes: Vec<u8>, slot: OwnedSemaphorePermit) -> Bytes {
+    struct Held {
+        bytes: Vec<u8>,
+        _slot: OwnedSemaphorePermit,
+    }
+    impl AsRef<[u8]> for Held {
+        fn as_ref(&self) -> &[u8] {
+            &self.bytes
+        }
+    }
+    Bytes::from_owner(Held { bytes, _slot: slot })
+}
+
 /// Reads part `number` of `path` (blocking; call from `spawn_blocking`). A file that
 /// became shorter is an error.
 pub(crate) fn read_part(path: &Path, plan: &PartPlan, number: u64) -> std::io::Result<Vec<u8>> {
@@ -84,6 +124,18 @@ mod tests {
         max_count: 10_000,
         preferred: 16 << 20,
     };
+
+    #[tokio::test]
+    async fn a_slot_frees_only_when_every_clone_of_the_bytes_is_gone() {
+        let slots = PartSlots::new(1);
+        let first = slotted(vec![1; 8], slots.acquire().await.expect("a slot"));
+        let held_elsewhere = first.clone();
+        drop(first);
+        let waiting = tokio::time::timeout(std::time::Duration::from_millis(50), slots.acquire());
+        assert!(waiting.await.is_err(), "a clone still holds the slot");
+        drop(held_elsewhere);
+        assert!(slots.acquire().await.is_ok());
+    }
 
     #[test]
     fn part_sizes_stay_within_the_limits() {

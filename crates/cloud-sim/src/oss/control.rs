@@ -101,6 +101,16 @@ impl SimHandle<Sim115> {
             .collect()
     }
 
+    /// UploadPart bodies being received right now. After a client was stopped in the
+    /// middle of a part, 0 means its connection has finished the body or was dropped: the
+    /// part is stored or gone, nothing more can arrive from it.
+    pub fn oss_parts_in_flight(&self) -> usize {
+        self.core
+            .oss
+            .parts_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Multipart uploads initiated and neither completed nor aborted.
     pub fn oss_open_uploads(&self) -> usize {
         self.core.oss.state.lock().uploads.len()

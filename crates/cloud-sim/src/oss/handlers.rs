@@ -292,6 +292,7 @@ pub(super) async fn read_into_sink(
 }
 
 async fn upload_part(core: &Arc<Core>, r: &OssRequest, conn: ConnInfo, body: Body) -> Response {
+    let _in_flight = super::PartInFlight::new(&core.oss);
     let number = r
         .param("partNumber")
         .and_then(|p| p.parse::<u32>().ok())

@@ -247,6 +247,8 @@ pub(crate) trait CallbackHook: Send + Sync {
 #[derive(Default)]
 pub(crate) struct Oss {
     pub state: Mutex<OssState>,
+    /// UploadPart bodies being received right now (see [`PartInFlight`]).
+    pub parts_in_flight: std::sync::atomic::AtomicUsize,
     hook: OnceLock<Arc<dyn CallbackHook>>,
     endpoint: OnceLock<String>,
 }
@@ -330,4 +332,25 @@ pub(crate) async fn start(core: Arc<Core>, ip: std::net::IpAddr) -> std::io::Res
     });
     debug!(addr = %local, "OSS simulator listening");
     Ok(local)
+}
+
+/// Counts an UploadPart body as in flight from the start of its handler until the handler
+/// ends or is dropped (stored, refused or cut): lets a test wait until a client that went
+/// away has no part body left on the wire.
+pub(crate) struct PartInFlight<'a>(&'a Oss);
+
+impl<'a> PartInFlight<'a> {
+    pub(crate) fn new(oss: &'a Oss) -> Self {
+        oss.parts_in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(oss)
+    }
+}
+
+impl Drop for PartInFlight<'_> {
+    fn drop(&mut self) {
+        self.0
+            .parts_in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }

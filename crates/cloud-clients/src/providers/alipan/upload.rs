@@ -16,7 +16,7 @@ use crate::error::{Error, ProviderErrorKind, Result};
 use crate::json::parse;
 use crate::storage::{CloudStorage, FileItem, join};
 use crate::transfer::hash::{proof_code, sha1_file, sha1_prefix};
-use crate::transfer::parts::{PartLimits, PartPlan, read_part};
+use crate::transfer::parts::{PartLimits, PartPlan, PartSlots, read_part, slotted};
 use crate::transfer::resume::SessionStore;
 use crate::transfer::{Conflict, TransferPhase, UploadOptions, UploadProgress};
 
@@ -145,13 +145,21 @@ impl AlipanClient {
         // Every part in order: the SHA-1 covers the whole file (parts already there are
         // read but not sent), so the provider's hash can be checked at the end. Part n+1 is
         // read and hashed on a blocking thread while part n is sent: at most two parts in
-        // memory, and the disk and the network work at the same time.
+        // memory (two slots, each freed when the part's last byte reference goes), and the
+        // disk and the network work at the same time.
+        let slots = PartSlots::new(2);
         let read = |number: u64, mut hasher: Sha1| {
             let path = local.to_owned();
-            tokio::task::spawn_blocking(move || {
-                let bytes = read_part(&path, &plan, number)?;
-                hasher.update(&bytes);
-                Ok::<_, std::io::Error>((bytes, hasher))
+            let slots = slots.clone();
+            tokio::spawn(async move {
+                let slot = slots.acquire().await?;
+                tokio::task::spawn_blocking(move || {
+                    let bytes = read_part(&path, &plan, number)?;
+                    hasher.update(&bytes);
+                    Ok::<_, std::io::Error>((slotted(bytes, slot), hasher))
+                })
+                .await
+                .map_err(std::io::Error::other)?
             })
         };
         let mut next = Some(read(1, Sha1::new()));

@@ -122,10 +122,9 @@ impl AlipanClient {
         &self,
         upload: &Upload,
         number: u64,
-        bytes: Vec<u8>,
+        bytes: bytes::Bytes,
         urls: &mut HashMap<u64, String>,
     ) -> Result<()> {
-        let bytes = bytes::Bytes::from(bytes);
         let mut failures = 0;
         let mut renewals = 0;
         loop {

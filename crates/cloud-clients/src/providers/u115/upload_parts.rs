@@ -4,7 +4,6 @@
 
 use std::path::Path;
 
-use bytes::Bytes;
 use serde::Deserialize;
 
 use super::client::U115Client;
@@ -16,7 +15,7 @@ use crate::json::{Num, Text};
 use crate::storage::{CloudStorage, FileItem, FileKind, join};
 use crate::transfer::TransferPhase;
 use crate::transfer::UploadProgress;
-use crate::transfer::parts::{PartPlan, read_part};
+use crate::transfer::parts::{PartPlan, PartSlots, read_part, slotted};
 
 /// CRC-64/XZ (ECMA-182, reflected), as OSS's `x-oss-hash-crc64ecma`.
 static CRC64: crc::Crc<u64, crc::Table<16>> = crc::Crc::<u64, crc::Table<16>>::new(&crc::CRC_64_XZ);
@@ -66,13 +65,20 @@ impl U115Client {
         // while the one before it is sent: two parts in memory. (The content is not hashed
         // again: the callback makes 115 check the object's SHA-1 against `init`'s, and a
         // file that changed is caught below by its size and modification time.)
+        let slots = PartSlots::new(2);
         let read = |number: u64| {
             let path = local.to_owned();
             let plan = *plan;
-            tokio::task::spawn_blocking(move || {
-                let bytes = read_part(&path, &plan, number)?;
-                let crc = CRC64.checksum(&bytes);
-                Ok::<_, std::io::Error>((Bytes::from(bytes), crc))
+            let slots = slots.clone();
+            tokio::spawn(async move {
+                let slot = slots.acquire().await?;
+                tokio::task::spawn_blocking(move || {
+                    let bytes = read_part(&path, &plan, number)?;
+                    let crc = CRC64.checksum(&bytes);
+                    Ok::<_, std::io::Error>((slotted(bytes, slot), crc))
+                })
+                .await
+                .map_err(std::io::Error::other)?
             })
         };
         let missing: Vec<u64> = (1..=plan.count).filter(|n| !done.contains_key(n)).collect();
