@@ -41,7 +41,7 @@ use serde_json::{Map, Value, json};
 use sha1::{Digest as _, Sha1};
 use storage_helper::StorageHelper;
 use system_config::SystemConfig;
-use test_support::bench::{Comparison, fmt, report};
+use test_support::bench::{Comparison, fmt, median, mib, mib_per_s, report, run};
 
 const ACCOUNT: &str = "bench";
 const APP: &str = "bench-app";
@@ -100,39 +100,6 @@ fn write_random(path: &Path, len: u64, seed: u64) -> Result<()> {
 /// The library's own file hash (`cloud_clients::sha1_file`).
 fn sha1_file(path: &Path) -> Result<(String, u64)> {
     Ok(cloud_clients::sha1_file(path, &mut |_| {})?)
-}
-
-/// Runs a command, its stdout captured; fails on a non-zero exit.
-fn run(command: &mut Command) -> Result<String> {
-    let output = command.stderr(Stdio::inherit()).output()?;
-    ensure!(
-        output.status.success(),
-        "{command:?} failed: {}",
-        output.status
-    );
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn median_u64(mut samples: Vec<u64>) -> u64 {
-    samples.sort_unstable();
-    samples[samples.len() / 2]
-}
-
-fn mib_per_s(bytes: u64, time: Duration) -> String {
-    #[allow(clippy::cast_precision_loss)]
-    let mib = bytes as f64 / MIB as f64;
-    format!("{:.0} MiB/s", mib / time.as_secs_f64().max(1e-9))
-}
-
-fn mib(bytes: u64) -> String {
-    #[allow(clippy::cast_precision_loss)]
-    let mib = bytes as f64 / MIB as f64;
-    format!("{mib:.2} MiB")
 }
 
 /// A `kB` field of `/proc/self/status`, in bytes.
@@ -549,7 +516,7 @@ fn main() -> Result<()> {
         mib_per_s(TRANSFER_SIZE, subject),
         mib_per_s(TRANSFER_SIZE, baseline),
         mib_per_s(TRANSFER_SIZE, synced),
-        mib(median_u64(growth.clone())),
+        mib(median(growth.clone())),
         mib(growth.iter().copied().max().unwrap_or(0)),
         hwm_growth,
     ));
@@ -668,7 +635,7 @@ fn main() -> Result<()> {
         let ours = median(ours);
         let (single_put, single_complete) = (median(single_put), median(single_complete));
         let (parts_put, parts_complete) = (median(parts_put), median(parts_complete));
-        let read = median_u64(reads);
+        let read = median(reads);
         #[allow(clippy::cast_precision_loss)]
         let times_read = read as f64 / TRANSFER_SIZE as f64;
         lines.push(format!(

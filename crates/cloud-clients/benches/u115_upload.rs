@@ -39,7 +39,7 @@ use serde_json::{Map, Value, json};
 use sha1::{Digest as _, Sha1};
 use storage_helper::StorageHelper;
 use system_config::SystemConfig;
-use test_support::bench::{Comparison, report};
+use test_support::bench::{Comparison, median, mib, mib_per_s, report, run};
 
 const ACCOUNT: &str = "bench";
 const MIB: u64 = 1 << 20;
@@ -50,34 +50,6 @@ const KNOWN_PATH: &str = "/known/zeros.bin";
 const ROUNDS: usize = 5;
 /// Set in the child process that serves the simulator.
 const SIMULATOR_ENV: &str = "CLOUD_CLIENTS_U115_BENCH_SIMULATOR";
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn mib(bytes: u64) -> String {
-    #[allow(clippy::cast_precision_loss)]
-    let mib = bytes as f64 / MIB as f64;
-    format!("{mib:.1} MiB")
-}
-
-fn mib_per_s(bytes: u64, time: Duration) -> String {
-    #[allow(clippy::cast_precision_loss)]
-    let mib = bytes as f64 / MIB as f64;
-    format!("{:.0} MiB/s", mib / time.as_secs_f64().max(1e-9))
-}
-
-/// Runs a command, its stdout captured; fails on a non-zero exit.
-fn run(command: &mut Command) -> Result<String> {
-    let output = command.stderr(Stdio::inherit()).output()?;
-    ensure!(
-        output.status.success(),
-        "{command:?} failed: {}",
-        output.status
-    );
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-}
 
 /// Writes `len` zero bytes to `path` (real blocks, not a sparse file).
 fn write_zeros(path: &Path, len: u64) -> Result<()> {

@@ -56,11 +56,6 @@ pub fn fmt(d: Duration) -> String {
     }
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 /// Times synchronous closures: `rounds` rounds of `iters` iterations each.
 pub fn compare_sync(
     name: &str,
@@ -156,4 +151,36 @@ pub fn ready<F: std::future::Future>(future: F) -> F::Output {
         std::task::Poll::Ready(output) => output,
         std::task::Poll::Pending => panic!("the hot path must not wait"),
     }
+}
+
+/// The median of `samples` (the upper one of an even count); `samples` must not be empty.
+pub fn median<T: Ord + Copy>(mut samples: Vec<T>) -> T {
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
+
+/// `bytes` in MiB, two decimals (`"32.01 MiB"`).
+pub fn mib(bytes: u64) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let mib = bytes as f64 / (1u64 << 20) as f64;
+    format!("{mib:.2} MiB")
+}
+
+/// Throughput of `bytes` in `time`, whole MiB/s (`"1076 MiB/s"`).
+pub fn mib_per_s(bytes: u64, time: Duration) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let mib = bytes as f64 / (1u64 << 20) as f64;
+    format!("{:.0} MiB/s", mib / time.as_secs_f64().max(1e-9))
+}
+
+/// Runs a baseline tool (`curl`, `openssl`, …) with its stdout captured and its stderr
+/// shown; a non-zero exit is an error.
+pub fn run(command: &mut std::process::Command) -> anyhow::Result<String> {
+    let output = command.stderr(std::process::Stdio::inherit()).output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        output.status
+    );
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
