@@ -22,12 +22,10 @@
 //! The shared harness reports time ratios (ours / the tool's, lower is better): a
 //! throughput target of "at least 0.9× the tool's" is a time ratio of at most 1/0.9.
 
-use std::io::{BufRead as _, Read as _, Seek as _, Write as _};
+use std::io::{Read as _, Seek as _, Write as _};
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, ensure};
@@ -42,6 +40,7 @@ use sha1::{Digest as _, Sha1};
 use storage_helper::StorageHelper;
 use system_config::SystemConfig;
 use test_support::bench::{Comparison, fmt, median, mib, mib_per_s, report, run};
+use test_support::bench_process::{ChildServer, peak_rss_growth, status_bytes};
 
 const ACCOUNT: &str = "bench";
 const APP: &str = "bench-app";
@@ -102,25 +101,6 @@ fn sha1_file(path: &Path) -> Result<(String, u64)> {
     Ok(cloud_clients::sha1_file(path, &mut |_| {})?)
 }
 
-/// A `kB` field of `/proc/self/status`, in bytes.
-fn status_field(name: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status.lines().find_map(|line| {
-                line.strip_prefix(name)?
-                    .strip_prefix(':')?
-                    .trim()
-                    .strip_suffix("kB")?
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-            })
-        })
-        .unwrap_or(0)
-        * 1024
-}
-
 /// Bytes this process passed to `read`/`pread` so far (`rchar`; sockets read with `recv`
 /// do not count).
 fn rchar() -> u64 {
@@ -131,50 +111,6 @@ fn rchar() -> u64 {
                 .find_map(|line| line.strip_prefix("rchar:")?.trim().parse().ok())
         })
         .unwrap_or(0)
-}
-
-/// `VmRSS` in bytes, and how many bytes reading it took.
-fn rss() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let rss = status
-        .lines()
-        .find_map(|line| {
-            line.strip_prefix("VmRSS:")?
-                .trim()
-                .strip_suffix("kB")?
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .unwrap_or(0);
-    (rss * 1024, status.len() as u64)
-}
-
-/// Runs `f` while a thread samples `VmRSS` every millisecond; returns its result, the peak
-/// RSS growth over the RSS just before, and the bytes the sampler read (for `rchar`).
-fn peak_rss_growth<T>(f: impl FnOnce() -> T) -> (T, u64, u64) {
-    let (before, _) = rss();
-    let stop = Arc::new(AtomicBool::new(false));
-    let sampler = std::thread::spawn({
-        let stop = stop.clone();
-        move || {
-            let (mut peak, mut read) = (0, 0);
-            loop {
-                let done = stop.load(Ordering::Relaxed);
-                let (rss, bytes) = rss();
-                peak = peak.max(rss);
-                read += bytes;
-                if done {
-                    return (peak, read);
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
-    });
-    let value = f();
-    stop.store(true, Ordering::Relaxed);
-    let (peak, read) = sampler.join().unwrap_or((0, 0));
-    (value, peak.saturating_sub(before), read)
 }
 
 /// Cuts `path` into files of `part` bytes in `dir`.
@@ -266,44 +202,25 @@ fn simulator_process() -> Result<()> {
             "expires_in": pair.expires_in,
             "drive_id": sim.drive_id(ACCOUNT, DriveKind::Default),
         });
-        let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "{hello}")?;
-        stdout.flush()?;
-        drop(stdout);
-        // Serve until the parent closes our stdin (it exited or is done).
-        tokio::task::spawn_blocking(|| std::io::stdin().read_to_end(&mut Vec::new())).await??;
-        anyhow::Ok(())
+        ChildServer::serve(&hello).await
     })
 }
 
 /// The simulator process, seen from the benchmark.
 struct Simulator {
-    child: Child,
+    server: ChildServer,
     base_url: String,
-    hello: Value,
 }
 
 impl Simulator {
     fn spawn() -> Result<Simulator> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .env(SIMULATOR_ENV, "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().context("no stdout")?).read_line(&mut line)?;
-        let hello: Value = serde_json::from_str(&line).context("the simulator did not start")?;
-        let base_url = hello["base_url"].as_str().unwrap_or_default().to_owned();
-        Ok(Simulator {
-            child,
-            base_url,
-            hello,
-        })
+        let server = ChildServer::spawn(SIMULATOR_ENV)?;
+        let base_url = server.text("base_url");
+        Ok(Simulator { server, base_url })
     }
 
     fn text(&self, key: &str) -> String {
-        self.hello[key].as_str().unwrap_or_default().to_owned()
+        self.server.text(key)
     }
 
     async fn stats(&self, http: &reqwest::Client) -> Result<Value> {
@@ -314,14 +231,6 @@ impl Simulator {
             .error_for_status()?
             .json()
             .await?)
-    }
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -339,8 +248,10 @@ async fn logged_in_client(dir: &Path, sim: &Simulator, http: HttpClient) -> Resu
     client
         .complete_login(Grant {
             access_token: AccessToken::new(sim.text("access_token").as_str()),
-            refresh_token: sim.hello["refresh_token"].as_str().map(RefreshToken::new),
-            expires_in: sim.hello["expires_in"].as_u64().unwrap_or(7200),
+            refresh_token: sim.server.hello["refresh_token"]
+                .as_str()
+                .map(RefreshToken::new),
+            expires_in: sim.server.hello["expires_in"].as_u64().unwrap_or(7200),
             extra: Map::new(),
         })
         .await?;
@@ -438,7 +349,7 @@ fn sha1_comparison(dir: &Path, lines: &mut Vec<String>) -> Result<Option<Compari
 
 #[allow(clippy::too_many_lines)]
 fn main() -> Result<()> {
-    if std::env::var_os(SIMULATOR_ENV).is_some() {
+    if ChildServer::is_child(SIMULATOR_ENV) {
         return simulator_process();
     }
     let dir = tempfile::tempdir()?;
@@ -467,21 +378,21 @@ fn main() -> Result<()> {
         // about our first download.
         let dest = dir.path().join("download.bin");
         let out = dir.path().join("curl.bin");
-        let hwm_before = status_field("VmHWM");
-        let rss_before = status_field("VmRSS");
+        let hwm_before = status_bytes("VmHWM");
+        let rss_before = status_bytes("VmRSS");
         let (mut subject, mut baseline, mut growth) = (Vec::new(), Vec::new(), Vec::new());
         let mut synced = Vec::new();
         let mut hwm_growth = String::new();
         for round in 0..ROUNDS {
             let _ = std::fs::remove_file(&dest);
-            let ((elapsed, size), rss, _) = peak_rss_growth(|| {
+            let ((elapsed, size), peak) = peak_rss_growth(|| {
                 let t = Instant::now();
                 let size = runtime.block_on(client.download(&item, &dest, &mut |_, _| {}));
                 (t.elapsed(), size)
             });
             ensure!(size? == TRANSFER_SIZE);
             if round == 0 {
-                let hwm_after = status_field("VmHWM");
+                let hwm_after = status_bytes("VmHWM");
                 hwm_growth = if hwm_after > hwm_before {
                     mib(hwm_after - rss_before)
                 } else {
@@ -490,7 +401,7 @@ fn main() -> Result<()> {
                 };
             }
             subject.push(elapsed);
-            growth.push(rss);
+            growth.push(peak.growth);
 
             let link = runtime.block_on(client.download_url(&item))?;
             ensure!(
@@ -561,7 +472,7 @@ fn main() -> Result<()> {
                 .unwrap_or(0);
             let name = format!("ours-{round}.bin");
             let read_before = rchar();
-            let ((elapsed, uploaded), rss, sampler_read) = peak_rss_growth(|| {
+            let ((elapsed, uploaded), peak) = peak_rss_growth(|| {
                 let t = Instant::now();
                 let uploaded = runtime.block_on(client.upload(
                     &local,
@@ -574,7 +485,7 @@ fn main() -> Result<()> {
             });
             let read = rchar()
                 .saturating_sub(read_before)
-                .saturating_sub(sampler_read);
+                .saturating_sub(peak.sampler_read);
             let uploaded = uploaded?;
             ensure!(uploaded.size == Some(TRANSFER_SIZE));
             let stats = runtime.block_on(sim.stats(&http))?;
@@ -584,7 +495,7 @@ fn main() -> Result<()> {
                 "{sent} bytes reached the simulator (an instant upload?)"
             );
             ours.push(elapsed);
-            growth.push(rss);
+            growth.push(peak.growth);
             reads.push(read);
 
             // What the library does between two part PUTs, without sending: read the part

@@ -19,15 +19,13 @@
 //! simulator keeps all-zero parts as a length only, so rounds do not pile up gigabytes in
 //! it, while the client reads, hashes, checksums and sends every byte as it would any other.
 
-use std::io::{BufRead as _, Read as _, Write as _};
+use std::io::Write as _;
 use std::os::unix::fs::FileExt as _;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, ensure};
+use anyhow::{Result, ensure};
 use base64::Engine as _;
 use cloud_clients::u115::{U115Client, U115Options};
 use cloud_clients::{
@@ -40,6 +38,7 @@ use sha1::{Digest as _, Sha1};
 use storage_helper::StorageHelper;
 use system_config::SystemConfig;
 use test_support::bench::{Comparison, median, mib, mib_per_s, report, run};
+use test_support::bench_process::{ChildServer, peak_rss_growth};
 
 const ACCOUNT: &str = "bench";
 const MIB: u64 = 1 << 20;
@@ -63,49 +62,6 @@ fn write_zeros(path: &Path, len: u64) -> Result<()> {
     }
     file.into_inner()?.sync_all()?;
     Ok(())
-}
-
-/// `VmRSS` in bytes.
-fn rss() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status.lines().find_map(|line| {
-                line.strip_prefix("VmRSS:")?
-                    .trim()
-                    .strip_suffix("kB")?
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-            })
-        })
-        .unwrap_or(0)
-        * 1024
-}
-
-/// Runs `f` while a thread samples `VmRSS` every millisecond; returns its result and the
-/// peak RSS growth over the RSS just before.
-fn peak_rss_growth<T>(f: impl FnOnce() -> T) -> (T, u64) {
-    let before = rss();
-    let stop = Arc::new(AtomicBool::new(false));
-    let sampler = std::thread::spawn({
-        let stop = stop.clone();
-        move || {
-            let mut peak = 0;
-            loop {
-                let done = stop.load(Ordering::Relaxed);
-                peak = peak.max(rss());
-                if done {
-                    return peak;
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
-    });
-    let value = f();
-    stop.store(true, Ordering::Relaxed);
-    let peak = sampler.join().unwrap_or(0);
-    (value, peak.saturating_sub(before))
 }
 
 /// When each phase of an upload ended (from its start).
@@ -158,37 +114,24 @@ fn simulator_process() -> Result<()> {
             "refresh_token": pair.refresh_token,
             "expires_in": pair.expires_in,
         });
-        let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "{hello}")?;
-        stdout.flush()?;
-        drop(stdout);
-        tokio::task::spawn_blocking(|| std::io::stdin().read_to_end(&mut Vec::new())).await??;
-        anyhow::Ok(())
+        ChildServer::serve(&hello).await
     })
 }
 
 /// The simulator process, seen from the benchmark.
 struct Simulator {
-    child: Child,
-    hello: Value,
+    server: ChildServer,
 }
 
 impl Simulator {
     fn spawn() -> Result<Simulator> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .env(SIMULATOR_ENV, "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().context("no stdout")?).read_line(&mut line)?;
-        let hello: Value = serde_json::from_str(&line).context("the simulator did not start")?;
-        Ok(Simulator { child, hello })
+        Ok(Simulator {
+            server: ChildServer::spawn(SIMULATOR_ENV)?,
+        })
     }
 
     fn text(&self, key: &str) -> String {
-        self.hello[key].as_str().unwrap_or_default().to_owned()
+        self.server.text(key)
     }
 
     async fn stats(&self, http: &reqwest::Client) -> Result<Value> {
@@ -223,14 +166,6 @@ impl Simulator {
             .await?;
         ensure!(answer["state"] == json!(true), "{path} answered {answer}");
         Ok(answer["data"].clone())
-    }
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -305,7 +240,7 @@ fn curl_put(
 
 #[allow(clippy::too_many_lines)]
 fn main() -> Result<()> {
-    if std::env::var_os(SIMULATOR_ENV).is_some() {
+    if ChildServer::is_child(SIMULATOR_ENV) {
         return simulator_process();
     }
     let dir = tempfile::tempdir()?;
@@ -325,8 +260,10 @@ fn main() -> Result<()> {
             .accessor()
             .save_login(Grant {
                 access_token: AccessToken::new(sim.text("access_token").as_str()),
-                refresh_token: sim.hello["refresh_token"].as_str().map(RefreshToken::new),
-                expires_in: sim.hello["expires_in"].as_u64().unwrap_or(7200),
+                refresh_token: sim.server.hello["refresh_token"]
+                    .as_str()
+                    .map(RefreshToken::new),
+                expires_in: sim.server.hello["expires_in"].as_u64().unwrap_or(7200),
                 extra: Map::new(),
             })
             .await?;
@@ -351,7 +288,7 @@ fn main() -> Result<()> {
         let before = runtime.block_on(sim.stats(&http))?;
         let name = format!("ours-{round}.bin");
         let mut marks = Marks::default();
-        let ((elapsed, uploaded), rss) = peak_rss_growth(|| {
+        let ((elapsed, uploaded), peak) = peak_rss_growth(|| {
             let t = Instant::now();
             let uploaded = runtime.block_on(client.upload(
                 &local,
@@ -371,7 +308,7 @@ fn main() -> Result<()> {
             "{sent} bytes reached OSS (an instant upload?)"
         );
         ours.push(elapsed);
-        growth.push(rss);
+        growth.push(peak.growth);
         curl.push(curl_put(&runtime, &http, &sim, &local, round)?);
         let t = Instant::now();
         cloud_clients::sha1_file(&local, &mut |_| {})?;

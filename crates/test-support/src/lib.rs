@@ -8,6 +8,7 @@
 #![allow(clippy::print_stderr)]
 
 pub mod bench;
+pub mod bench_process;
 pub mod proxy;
 
 use std::process::{Child, Command, Stdio};

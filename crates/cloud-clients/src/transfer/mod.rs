@@ -5,6 +5,7 @@
 //! * [`resume`]: upload sessions kept on disk so an interrupted upload continues where it
 //!   stopped, in a later process.
 //! * [`parts`]: cutting a file into parts within a provider's limits, read part by part.
+//! * [`local`]: the local file an upload reads, checked before anything is sent.
 //!
 //! The public face is [`CloudStorage::download`](crate::CloudStorage::download) and
 //! [`CloudStorage::upload`](crate::CloudStorage::upload) with [`UploadOptions`],
@@ -12,6 +13,7 @@
 
 pub(crate) mod download;
 pub mod hash;
+pub(crate) mod local;
 pub(crate) mod parts;
 pub(crate) mod resume;
 

@@ -16,6 +16,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use super::parts::PartPlan;
+
 /// How long a session is kept for resuming.
 pub const MAX_AGE: Duration = Duration::from_secs(7 * 86_400);
 
@@ -104,6 +106,13 @@ impl SessionStore {
         }
     }
 
+    /// The session under `key` when it was cut the way `plan` cuts the file now (a session
+    /// of another part size cannot be continued; the new one replaces it when saved).
+    pub fn load_for(&self, key: &str, plan: &PartPlan) -> Option<Session> {
+        self.load(key)
+            .filter(|s| s.part_size == plan.part_size && s.count == plan.count)
+    }
+
     /// Saves `session` under `key` (owner-only file, written whole then renamed).
     pub fn save(&self, key: &str, session: &Session) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
@@ -159,6 +168,18 @@ mod tests {
         let session = SessionStore::session(ids, 16 << 20, 1);
         store.save(&key, &session)?;
         assert_eq!(store.load(&key), Some(session.clone()));
+        // Continued only when the file is cut the same way.
+        let same = PartPlan {
+            size: 4,
+            part_size: 16 << 20,
+            count: 1,
+        };
+        assert_eq!(store.load_for(&key, &same), Some(session.clone()));
+        let other = PartPlan {
+            part_size: 8 << 20,
+            ..same
+        };
+        assert_eq!(store.load_for(&key, &other), None);
         // Another destination, or a changed file, is another upload.
         assert_ne!(
             SessionStore::key("alipan", "root", "other.mkv", &local, 4),

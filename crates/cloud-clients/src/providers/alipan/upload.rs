@@ -16,6 +16,7 @@ use crate::error::{Error, ProviderErrorKind, Result};
 use crate::json::parse;
 use crate::storage::{CloudStorage, FileItem, join};
 use crate::transfer::hash::{proof_code, sha1_file, sha1_prefix};
+use crate::transfer::local::{finished, local_error, source_file};
 use crate::transfer::parts::{PartLimits, PartPlan, PartSlots, read_part, slotted};
 use crate::transfer::resume::SessionStore;
 use crate::transfer::{Conflict, TransferPhase, UploadOptions, UploadProgress};
@@ -30,13 +31,6 @@ const LIMITS: PartLimits = PartLimits {
 };
 
 const CREATE: &str = "/adrive/v1.0/openFile/create";
-
-fn local_error(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |source| Error::LocalIo {
-        path: path.to_owned(),
-        source: source.into(),
-    }
-}
 
 impl AlipanClient {
     fn check_name_mode(conflict: Conflict) -> &'static str {
@@ -67,13 +61,7 @@ impl AlipanClient {
     ) -> Result<FileItem> {
         let operation = "uploading";
         // The local file first: a missing or unreadable one creates nothing remotely.
-        let meta = std::fs::metadata(local).map_err(local_error(local))?;
-        if !meta.is_file() {
-            return Err(local_error(local)(std::io::Error::other(
-                "not a regular file",
-            )));
-        }
-        std::fs::File::open(local).map_err(local_error(local))?;
+        let meta = source_file(local)?;
         let size = meta.len();
         let target = join(&folder.path, name);
         let replaced = match options.conflict {
@@ -96,10 +84,8 @@ impl AlipanClient {
 
         // Resume a session an earlier run left, when the provider still has it.
         let mut resumed = None;
-        if let Some(session) = sessions.load(&key)
+        if let Some(session) = sessions.load_for(&key, &plan)
             && let Some(upload) = Upload::from_ids(&session.ids)
-            && session.part_size == plan.part_size
-            && session.count == plan.count
         {
             match self.uploaded_parts(&upload).await {
                 Ok(done) => resumed = Some((upload, done)),
@@ -170,10 +156,7 @@ impl AlipanClient {
             let reading = next
                 .take()
                 .ok_or_else(|| local_error(local)(std::io::Error::other("part reader missing")))?;
-            let (bytes, hashed) = reading
-                .await
-                .map_err(|e| local_error(local)(std::io::Error::other(e)))?
-                .map_err(local_error(local))?;
+            let (bytes, hashed) = finished(local, reading).await?;
             if number < plan.count {
                 next = Some(read(number + 1, hashed));
             } else {
@@ -261,10 +244,7 @@ impl AlipanClient {
             while let Some(done) = receive.recv().await {
                 progress(TransferPhase::Hashing, done, progress_total);
             }
-            hashing
-                .await
-                .map_err(|e| local_error(local)(std::io::Error::other(e)))?
-                .map_err(local_error(local))?
+            finished(local, hashing).await?
         };
         let answer = self
             .transport()

@@ -17,6 +17,7 @@ use super::upload_session::{Destination, Kept};
 use crate::error::{Error, ProviderErrorKind, Result};
 use crate::storage::{CloudStorage, FileItem, FileKind, join};
 use crate::transfer::hash::{sha1_file, sha1_prefix};
+use crate::transfer::local::{finished, local_error, source_file};
 use crate::transfer::parts::{PartLimits, PartPlan, read_range};
 use crate::transfer::resume::SessionStore;
 use crate::transfer::{Conflict, TransferPhase, UploadOptions, UploadProgress};
@@ -34,13 +35,6 @@ const LIMITS: PartLimits = PartLimits {
 const PREID_LEN: u64 = 128 * 1024;
 
 pub(super) const OPERATION: &str = "uploading";
-
-pub(super) fn local_error(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |source| Error::LocalIo {
-        path: path.to_owned(),
-        source: source.into(),
-    }
-}
 
 /// Upper-case SHA-1 of bytes `start..=end` of `path`, read 1 MiB at a time (blocking).
 fn sha1_range(path: &Path, start: u64, end: u64) -> std::io::Result<String> {
@@ -110,13 +104,7 @@ impl U115Client {
         progress: UploadProgress<'_>,
     ) -> Result<FileItem> {
         // The local file first: a missing or unreadable one creates nothing remotely.
-        let meta = std::fs::metadata(local).map_err(local_error(local))?;
-        if !meta.is_file() {
-            return Err(local_error(local)(std::io::Error::other(
-                "not a regular file",
-            )));
-        }
-        std::fs::File::open(local).map_err(local_error(local))?;
+        let meta = source_file(local)?;
         let size = meta.len();
 
         // 115 has no name-conflict mode: the policy is applied here, before any byte goes.
@@ -140,10 +128,8 @@ impl U115Client {
 
         // A session an earlier run left, when 115 and OSS still have it.
         let mut open = None;
-        if let Some(session) = sessions.load(&key)
+        if let Some(session) = sessions.load_for(&key, &plan)
             && let Some(kept) = Kept::from_ids(&session.ids)
-            && session.part_size == plan.part_size
-            && session.count == plan.count
         {
             match self.reopen(kept, size, &plan).await {
                 Ok(Some(reopened)) => open = Some(reopened),
@@ -252,10 +238,7 @@ impl U115Client {
         while let Some(done) = receive.recv().await {
             progress(TransferPhase::Hashing, done, size);
         }
-        let (preid, sha1) = hashing
-            .await
-            .map_err(|e| local_error(local)(std::io::Error::other(e)))?
-            .map_err(local_error(local))?;
+        let (preid, sha1) = finished(local, hashing).await?;
 
         let target = format!("U_1_{}", folder.file_id);
         let mut form = vec![
@@ -268,10 +251,11 @@ impl U115Client {
         let first = self.upload_init(&form).await?;
         let init = if let Some((sign_key, start, end)) = first.challenge() {
             let path = local.to_owned();
-            let sign_val = tokio::task::spawn_blocking(move || sha1_range(&path, start, end))
-                .await
-                .map_err(|e| local_error(local)(std::io::Error::other(e)))?
-                .map_err(local_error(local))?;
+            let sign_val = finished(
+                local,
+                tokio::task::spawn_blocking(move || sha1_range(&path, start, end)),
+            )
+            .await?;
             if let Some(pick_code) = first.pick_code.0.clone() {
                 form.push(("pick_code", pick_code));
             }

@@ -9,12 +9,13 @@ use serde::Deserialize;
 use super::client::U115Client;
 use super::files::extra;
 use super::oss::Failure;
-use super::upload::{OPERATION, Open, Stamp, local_error, stamp};
+use super::upload::{OPERATION, Open, Stamp, stamp};
 use crate::error::{Error, ProviderErrorKind, Result};
 use crate::json::{Num, Text};
 use crate::storage::{CloudStorage, FileItem, FileKind, join};
 use crate::transfer::TransferPhase;
 use crate::transfer::UploadProgress;
+use crate::transfer::local::local_error;
 use crate::transfer::parts::{PartPlan, PartSlots, read_part, slotted};
 
 /// CRC-64/XZ (ECMA-182, reflected), as OSS's `x-oss-hash-crc64ecma`.
