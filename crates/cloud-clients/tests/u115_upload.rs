@@ -1,8 +1,9 @@
 //! 115 uploads against the simulator (its 115 upload endpoints and its Aliyun OSS service,
 //! which verifies V1 signatures, STS expiry on its clock, part rules and the callback):
 //! full uploads read back, instant uploads with and without the second verification, STS
-//! credentials and access tokens that expire in the middle, a killed upload resumed, callback
-//! failures, conflicts and bounded part retries. Byte and request counts come from the
+//! credentials and access tokens that expire in the middle, a killed upload resumed (ListParts
+//! followed page by page), callback failures, a Complete whose answer is lost, a clock behind
+//! OSS's, conflicts and bounded part retries. Byte and request counts come from the
 //! simulator; where the token store is involved, both database backends run.
 
 use std::path::{Path, PathBuf};
@@ -391,6 +392,8 @@ async fn a_killed_upload_resumes_without_resending_stored_parts() -> anyhow::Res
         }
         let stored = sim.stats().oss_parts_stored;
         assert!(stored < 3, "interrupted before the end");
+        // OSS lists the stored parts one per page: the resume must follow the pages.
+        sim.set_oss_list_parts_page_size(1);
         assert_eq!(env.sessions_left(), 1, "the session survives the kill");
 
         let item = env.upload(&local, "big.mkv", &env.options()).await?;
@@ -410,6 +413,10 @@ async fn a_killed_upload_resumes_without_resending_stored_parts() -> anyhow::Res
             "every byte stored once"
         );
         assert_eq!(stats.oss_parts_stored, 3);
+        assert_eq!(
+            stats.oss_list_parts_pages, stored,
+            "one page per stored part"
+        );
         assert_eq!(stats.oss_signature_failures, 0);
         assert!(env.read_back(&item).await? == bytes);
         assert_eq!(env.sessions_left(), 0);
@@ -534,5 +541,64 @@ async fn part_failures_are_retried_a_bounded_number_of_times() -> anyhow::Result
         .expect_err("missing");
     assert!(matches!(err, Error::LocalIo { .. }), "{err}");
     assert_eq!(sim.path_count("/open/upload/init"), inits);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complete_whose_answer_is_lost_yields_the_one_file_it_made() -> anyhow::Result<()> {
+    let db = TestDb::sqlite()?;
+    let env = Up::start(&db.url).await?;
+    let sim = &env.env.sim;
+    let bytes = content(2 * MIB, 15);
+    let local = env.local("lost.bin", &bytes)?;
+    // OSS completes the upload and 115 registers the file, but the answer never arrives:
+    // the repeated Complete finds no upload, and the file 115 has is the answer.
+    sim.lose_next_complete_answers(1);
+    let item = env.upload(&local, "lost.bin", &env.options()).await?;
+    assert_eq!(
+        (item.name.as_str(), item.size),
+        ("lost.bin", Some(bytes.len() as u64))
+    );
+    assert_eq!(
+        sim.stat(ACCOUNT, "/lost.bin").map(|f| (f.id, f.sha1)),
+        Some((item.file_id.clone(), sha1_upper(&bytes)))
+    );
+    let names = env.names().await?;
+    assert_eq!(names, ["lost.bin"], "one file, no duplicate");
+    let stats = sim.stats();
+    assert_eq!(
+        stats.oss_error("NoSuchUpload"),
+        1,
+        "Complete was repeated once"
+    );
+    assert_eq!(
+        (stats.oss_multipart_completed, stats.oss_callbacks_ok),
+        (1, 1)
+    );
+    assert_eq!(stats.oss_bytes_received, bytes.len() as u64);
+    assert_eq!(env.sessions_left(), 0);
+    assert!(env.read_back(&item).await? == bytes);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_20_minutes_behind_oss_is_corrected_after_one_refusal() -> anyhow::Result<()> {
+    let db = TestDb::sqlite()?;
+    let env = Up::start(&db.url).await?;
+    let sim = &env.env.sim;
+    // Only the simulator's clock moves: ours is 20 minutes behind, past OSS's 15-minute
+    // limit, and every signed `Date` of ours is refused until the client takes the
+    // offset from OSS's own `Date`.
+    sim.clock().advance(Duration::from_secs(20 * 60));
+    let bytes = content(20 * MIB, 16);
+    let local = env.local("skew.bin", &bytes)?;
+    let item = env.upload(&local, "skew.bin", &env.options()).await?;
+    assert_eq!(item.size, Some(bytes.len() as u64));
+    let stats = sim.stats();
+    assert_eq!(stats.oss_error("RequestTimeTooSkewed"), 1, "corrected once");
+    assert_eq!(stats.oss_signature_failures, 0);
+    assert_eq!(stats.oss_parts_stored, 2);
+    assert_eq!(stats.oss_bytes_received, bytes.len() as u64);
+    assert!(env.read_back(&item).await? == bytes);
     Ok(())
 }

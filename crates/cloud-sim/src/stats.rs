@@ -104,6 +104,8 @@ pub struct Stats {
     pub oss_multipart_completed: u64,
     /// OSS: objects stored by PutObject.
     pub oss_objects_put: u64,
+    /// OSS: ListParts pages answered.
+    pub oss_list_parts_pages: u64,
     /// OSS: upload callbacks answered by the callback server (HTTP 200 to the client).
     pub oss_callbacks_ok: u64,
     /// OSS: upload callbacks that failed (HTTP 203 `CallbackFailed`), injected ones included.

@@ -240,14 +240,7 @@ impl Oss {
         parts: &[(u32, String)],
         callback: Option<(&str, &str)>,
     ) -> reqwest::Response {
-        let mut body =
-            String::from("<?xml version='1.0' encoding='utf-8'?>\n<CompleteMultipartUpload>");
-        for (n, e) in parts {
-            body.push_str(&format!(
-                "<Part><PartNumber>{n}</PartNumber><ETag>{e}</ETag></Part>"
-            ));
-        }
-        body.push_str("</CompleteMultipartUpload>");
+        let body = complete_body(parts);
         let (cb, cbv) = callback.unwrap_or((&t.callback, &t.callback_var));
         let (cb, cbv) = (STANDARD.encode(cb), STANDARD.encode(cbv));
         let headers = [
@@ -265,6 +258,19 @@ impl Oss {
         )
         .await
     }
+}
+
+/// A CompleteMultipartUpload document (oss2's form).
+fn complete_body(parts: &[(u32, String)]) -> String {
+    let mut body =
+        String::from("<?xml version='1.0' encoding='utf-8'?>\n<CompleteMultipartUpload>");
+    for (n, e) in parts {
+        body.push_str(&format!(
+            "<Part><PartNumber>{n}</PartNumber><ETag>{e}</ETag></Part>"
+        ));
+    }
+    body.push_str("</CompleteMultipartUpload>");
+    body
 }
 
 fn tag(xml: &str, name: &str) -> String {
@@ -1533,4 +1539,124 @@ async fn oss_control_paths() {
     let stats: Value = json(e.c.get(format!("{base}/__sim/stats")).send().await.unwrap()).await;
     assert_eq!(stats["oss_callbacks_failed"], 1);
     assert_eq!(stats["oss_errors"]["SecurityTokenExpired"], 1);
+}
+
+#[tokio::test]
+async fn answers_carry_the_simulated_date_so_a_skewed_client_can_correct_itself() {
+    let e = env().await;
+    let t = e.task("date.bin", &content(10, 70)).await;
+    let mut oss = e.oss().await;
+    let ahead = 20 * 60;
+    e.sim.clock().advance(Duration::from_secs(ahead));
+    let q = [("uploads", "")];
+    let resp = oss.send(&e.c, "POST", &t, &q, &[], vec![]).await;
+    let date = |resp: &reqwest::Response| {
+        let value = resp.headers()["date"].to_str().unwrap();
+        httpdate::parse_http_date(value).unwrap()
+    };
+    // The refusal's Date is the simulator's clock, 20 minutes ahead of ours.
+    let server = date(&resp);
+    let offset = server.duration_since(SystemTime::now()).unwrap().as_secs();
+    assert!((ahead - 5..=ahead + 5).contains(&offset), "{offset}");
+    assert_eq!(oss_error(resp).await.1, "RequestTimeTooSkewed");
+    // Signed with that offset, the same request passes.
+    oss.skew = i64::try_from(ahead).unwrap();
+    let resp = oss.send(&e.c, "POST", &t, &q, &[], vec![]).await;
+    assert_eq!(resp.status(), 200);
+    assert!(date(&resp) >= server);
+}
+
+#[tokio::test]
+async fn list_parts_pages_and_lost_complete_answers_are_controllable() {
+    let e = env().await;
+    let base = e.sim.base_url().to_owned();
+    let parts: Vec<Vec<u8>> = (0..3u8).map(|i| content(120 * KIB, 80 + i)).collect();
+    let all: Vec<u8> = parts.concat();
+    let t = e.task("pages.bin", &all).await;
+    let oss = e.oss().await;
+    let id = oss.initiate(&e.c, &t).await;
+    let mut etags = Vec::new();
+    for (n, data) in (1..).zip(&parts) {
+        etags.push((n, oss.part(&e.c, &t, &id, n, data).await));
+    }
+    let bad =
+        e.c.post(format!("{base}/__sim/oss/settings"))
+            .form(&[("list_parts_page_size", "0")])
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(bad.status(), 400);
+    let r = post_form(
+        &e.c,
+        format!("{base}/__sim/oss/settings"),
+        &[("list_parts_page_size", "2")],
+    )
+    .await;
+    assert_eq!(r["list_parts_page_size"], 2);
+    // Without max-parts: pages of 2, then the rest.
+    let list = |marker: Option<&'static str>, max: Option<&'static str>| {
+        let (oss, t, id, c) = (&oss, &t, id.clone(), &e.c);
+        async move {
+            let mut q = vec![("uploadId", id.as_str())];
+            q.extend(marker.map(|m| ("part-number-marker", m)));
+            q.extend(max.map(|m| ("max-parts", m)));
+            let resp = oss.send(c, "GET", t, &q, &[], vec![]).await;
+            assert_eq!(resp.status(), 200);
+            resp.text().await.unwrap()
+        }
+    };
+    let first = list(None, None).await;
+    assert_eq!(tag(&first, "IsTruncated"), "true");
+    assert_eq!(tag(&first, "NextPartNumberMarker"), "2");
+    assert_eq!(first.matches("<Part>").count(), 2);
+    let rest = list(Some("2"), None).await;
+    assert_eq!(tag(&rest, "IsTruncated"), "false");
+    assert_eq!(rest.matches("<Part>").count(), 1);
+    // max-parts still wins.
+    let whole = list(None, Some("3")).await;
+    assert_eq!(whole.matches("<Part>").count(), 3);
+    assert_eq!(e.sim.stats().oss_list_parts_pages, 3);
+
+    // A lost answer: the upload is completed and the file registered, but the client
+    // sees its connection dropped; completing again finds no upload.
+    let r = post_form(
+        &e.c,
+        format!("{base}/__sim/oss/lost_complete_answers"),
+        &[("times", "1")],
+    )
+    .await;
+    assert_eq!(r["pending"], 1);
+    let lost = oss
+        .try_send(
+            &e.c,
+            "POST",
+            &t.bucket,
+            &t.object,
+            &[("uploadId", id.as_str())],
+            &[
+                ("x-oss-callback", STANDARD.encode(&t.callback).as_str()),
+                (
+                    "x-oss-callback-var",
+                    STANDARD.encode(&t.callback_var).as_str(),
+                ),
+            ],
+            complete_body(&etags).into_bytes(),
+            |_| {},
+        )
+        .await;
+    match lost {
+        Err(_) => {}
+        Ok(resp) => assert!(resp.bytes().await.is_err(), "the answer was lost"),
+    }
+    assert_eq!(
+        e.sim.stat("alice", "/up/pages.bin").map(|f| f.sha1),
+        Some(sha1_hex(&all))
+    );
+    let again = oss.complete(&e.c, &t, &id, &etags, None).await;
+    assert_eq!(oss_error(again).await.1, "NoSuchUpload");
+    let stats = e.sim.stats();
+    assert_eq!(
+        (stats.oss_multipart_completed, stats.oss_callbacks_ok),
+        (1, 1)
+    );
 }

@@ -2,11 +2,14 @@
 //! and as HTTP control paths (`/__sim/oss/…`, merged into the provider's router).
 //!
 //! - `POST /__sim/oss/settings` `sts_lifetime_secs=N`: lifetime of STS credentials issued
-//!   from now on;
+//!   from now on; `list_parts_page_size=N`: parts per ListParts page when the request names no
+//!   `max-parts` (1 to 1000; OSS: 1000);
 //! - `POST /__sim/oss/expire_sts`: every issued credential expires now;
 //! - `POST /__sim/oss/faults` `fault=status&status=503&times=N` or
 //!   `fault=cut_body&after=BYTES&times=N`: the next N part PUTs fail;
-//! - `POST /__sim/oss/callback_failures` `times=N`: the next N callbacks fail (203).
+//! - `POST /__sim/oss/callback_failures` `times=N`: the next N callbacks fail (203);
+//! - `POST /__sim/oss/lost_complete_answers` `times=N`: the next N successful
+//!   CompleteMultipartUploads are carried out, then their connection is dropped.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,6 +81,19 @@ impl SimHandle<Sim115> {
         self.core.oss.state.lock().callback_failures += times;
     }
 
+    /// Makes the next `times` successful CompleteMultipartUploads lose their answer: the
+    /// object is stored and the callback made (the 115 file exists), then the connection is
+    /// dropped instead of answering, as when a connection breaks at the worst moment.
+    pub fn lose_next_complete_answers(&self, times: u32) {
+        self.core.oss.state.lock().lost_complete_answers += times;
+    }
+
+    /// Parts per ListParts page when the request names no `max-parts` (OSS and the
+    /// default: 1000). Small pages make a client's paging visible with few parts.
+    pub fn set_oss_list_parts_page_size(&self, parts: usize) {
+        self.core.oss.state.lock().list_parts_page = parts.clamp(1, 1000);
+    }
+
     /// A stored OSS object.
     pub fn oss_object(&self, bucket: &str, key: &str) -> Option<OssObjectInfo> {
         let st = self.core.oss.state.lock();
@@ -124,6 +140,10 @@ pub(crate) fn router() -> Router<Arc<Core>> {
         .route("/__sim/oss/expire_sts", post(expire_sts))
         .route("/__sim/oss/faults", post(faults))
         .route("/__sim/oss/callback_failures", post(callback_failures))
+        .route(
+            "/__sim/oss/lost_complete_answers",
+            post(lost_complete_answers),
+        )
 }
 
 async fn settings(State(core): State<Arc<Core>>, input: Input) -> Response {
@@ -134,8 +154,20 @@ async fn settings(State(core): State<Arc<Core>>, input: Input) -> Response {
     {
         st.sts_lifetime = Duration::from_secs(secs);
     }
+    if let Some(page) = input.get("list_parts_page_size") {
+        match page.parse::<usize>() {
+            Ok(n) if (1..=1000).contains(&n) => st.list_parts_page = n,
+            _ => {
+                return control_err(
+                    StatusCode::BAD_REQUEST,
+                    "list_parts_page_size must be an integer between 1 and 1000",
+                );
+            }
+        }
+    }
     axum::Json(json!({
         "sts_lifetime_secs": st.sts_lifetime.as_secs(),
+        "list_parts_page_size": st.list_parts_page,
         "endpoint": core.oss.endpoint(),
     }))
     .into_response()
@@ -168,11 +200,18 @@ async fn faults(State(core): State<Arc<Core>>, input: Input) -> Response {
 }
 
 async fn callback_failures(State(core): State<Arc<Core>>, input: Input) -> Response {
-    let times = input
+    add_times(&input, &mut core.oss.state.lock().callback_failures)
+}
+
+async fn lost_complete_answers(State(core): State<Arc<Core>>, input: Input) -> Response {
+    add_times(&input, &mut core.oss.state.lock().lost_complete_answers)
+}
+
+/// Adds the form's `times` (default 1) to a pending-failure counter; answers the new count.
+fn add_times(input: &Input, pending: &mut u32) -> Response {
+    *pending += input
         .get("times")
         .and_then(|v| v.parse::<u32>().ok())
         .unwrap_or(1);
-    let mut st = core.oss.state.lock();
-    st.callback_failures += times;
-    axum::Json(json!({"pending": st.callback_failures})).into_response()
+    axum::Json(json!({"pending": *pending})).into_response()
 }

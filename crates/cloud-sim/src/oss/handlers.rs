@@ -71,7 +71,10 @@ async fn handle(core: &Arc<Core>, r: &OssRequest, conn: ConnInfo, body: Body) ->
             drain(body).await;
             list_parts(core, r)
         }
-        Method::POST if sub("uploadId") => complete::complete(core, r, body).await,
+        Method::POST if sub("uploadId") => {
+            let response = complete::complete(core, r, body).await;
+            lose_answer(core, &conn, response)
+        }
         Method::DELETE if sub("uploadId") => {
             drain(body).await;
             abort(core, r)
@@ -88,6 +91,21 @@ async fn handle(core: &Arc<Core>, r: &OssRequest, conn: ConnInfo, body: Body) ->
             )
         }
     }
+}
+
+/// A Complete that was carried out (object stored, callback made) loses its answer when
+/// the test asked for it: the connection is dropped instead.
+fn lose_answer(core: &Core, conn: &ConnInfo, response: Response) -> Response {
+    if response.status().is_success() {
+        let mut st = core.oss.state.lock();
+        if st.lost_complete_answers > 0 {
+            st.lost_complete_answers -= 1;
+            drop(st);
+            core.count_fault();
+            conn.kill();
+        }
+    }
+    response
 }
 
 /// Authentication, bucket and key.
@@ -404,7 +422,7 @@ fn list_parts(core: &Core, r: &OssRequest) -> Response {
         },
     };
     let max = match r.param("max-parts").filter(|m| !m.is_empty()) {
-        None => 1000,
+        None => core.oss.state.lock().list_parts_page,
         Some(m) => match m.parse::<usize>() {
             Ok(m) if (1..=1000).contains(&m) => m,
             _ => {
@@ -427,6 +445,7 @@ fn list_parts(core: &Core, r: &OssRequest) -> Response {
     let page = &after[..after.len().min(max)];
     let body = list_parts_result(r, &upload_id, marker, max, truncated, page);
     drop(st);
+    core.state.lock().stats.oss_list_parts_pages += 1;
     xml_ok(body)
 }
 

@@ -26,7 +26,8 @@
 //! as it arrived ([`sign`], `SignatureDoesNotMatch` with the server's `StringToSign`). The
 //! expiry is checked before the date, so a test that advances the clock past a short STS
 //! lifetime sees `SecurityTokenExpired`; advancing it by more than 15 minutes makes every
-//! client `Date` skewed, as on a real server. Errors are the XML of §3.4 with
+//! client `Date` skewed, as on a real server; every answer's `Date` is the simulated
+//! clock's, from which a client can correct its own. Errors are the XML of §3.4 with
 //! `x-oss-request-id` (also on successes).
 
 // Handlers short-circuit with the OSS-shaped error `Response`.
@@ -39,7 +40,9 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
 use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tracing::debug;
@@ -200,7 +203,12 @@ pub(crate) struct OssState {
     pub objects: HashMap<(String, String), Object>,
     pub part_faults: VecDeque<OssPartFault>,
     pub callback_failures: u32,
+    /// CompleteMultipartUploads still to be carried out and then answered with a dropped
+    /// connection (the answer lost on the way).
+    pub lost_complete_answers: u32,
     pub sts_lifetime: Duration,
+    /// Parts per ListParts page when the request names no `max-parts` (OSS: 1000).
+    pub list_parts_page: usize,
 }
 
 impl Default for OssState {
@@ -213,7 +221,9 @@ impl Default for OssState {
             objects: HashMap::new(),
             part_faults: VecDeque::new(),
             callback_failures: 0,
+            lost_complete_answers: 0,
             sts_lifetime: DEFAULT_STS_LIFETIME,
+            list_parts_page: 1000,
         }
     }
 }
@@ -317,6 +327,10 @@ pub(crate) async fn start(core: Arc<Core>, ip: std::net::IpAddr) -> std::io::Res
     let app = Router::new()
         .fallback(handlers::dispatch)
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::map_response_with_state(
+            Arc::clone(&core),
+            dated,
+        ))
         .with_state(Arc::clone(&core));
     tokio::spawn(async move {
         let shutdown = Arc::clone(&core);
@@ -332,6 +346,17 @@ pub(crate) async fn start(core: Arc<Core>, ip: std::net::IpAddr) -> std::io::Res
     });
     debug!(addr = %local, "OSS simulator listening");
     Ok(local)
+}
+
+/// Every answer's `Date` is the simulated clock's (hyper would write the real one), as a
+/// real server's is its own: a client whose clock is off can learn the offset from it
+/// after `RequestTimeTooSkewed`.
+async fn dated(State(core): State<Arc<Core>>, mut response: Response) -> Response {
+    let now = std::time::UNIX_EPOCH + Duration::from_secs(core.now_unix());
+    if let Ok(value) = HeaderValue::from_str(&httpdate::fmt_http_date(now)) {
+        response.headers_mut().insert(header::DATE, value);
+    }
+    response
 }
 
 /// Counts an UploadPart body as in flight from the start of its handler until the handler

@@ -10,6 +10,7 @@
 //! on the `hmac` and `sha1` crates, and it is pinned by the spec's three worked examples.
 
 use std::fmt;
+use std::time::{Duration, UNIX_EPOCH};
 
 use base64::Engine as _;
 use hmac::{KeyInit as _, Mac as _};
@@ -178,47 +179,16 @@ pub(crate) fn authorization(
     ))
 }
 
-/// `ms` (Unix milliseconds) as an RFC 1123 date in GMT (`Wed, 01 Jan 2025 00:00:00 GMT`).
+/// `ms` (Unix milliseconds) as an RFC 1123 date in GMT (`Wed, 01 Jan 2025 00:00:00 GMT`),
+/// whole seconds.
 pub(crate) fn http_date(ms: u64) -> String {
-    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let secs = i64::try_from(ms / 1000).unwrap_or(i64::MAX);
-    let t =
-        time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
-        DAYS[usize::from(t.weekday().number_days_from_monday())],
-        t.day(),
-        MONTHS[usize::from(u8::from(t.month()) - 1)],
-        t.year(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_millis(ms))
 }
 
-/// An RFC 1123 date (a response's `Date` header) as Unix milliseconds.
+/// An HTTP date (a response's `Date` header) as Unix milliseconds.
 pub(crate) fn parse_http_date(text: &str) -> Option<u64> {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    // `Wed, 01 Jan 2025 00:00:00 GMT`
-    let mut words = text.split_whitespace().skip(1);
-    let day: u8 = words.next()?.parse().ok()?;
-    let month = MONTHS.iter().position(|m| Some(*m) == words.next())?;
-    let year: i32 = words.next()?.parse().ok()?;
-    let mut clock = words.next()?.split(':').map(str::parse::<u8>);
-    let (h, m, s) = (
-        clock.next()?.ok()?,
-        clock.next()?.ok()?,
-        clock.next()?.ok()?,
-    );
-    let month = time::Month::try_from(u8::try_from(month + 1).ok()?).ok()?;
-    let date = time::Date::from_calendar_date(year, month, day).ok()?;
-    let t = date.with_hms(h, m, s).ok()?.assume_utc();
-    u64::try_from(t.unix_timestamp()).ok().map(|s| s * 1000)
+    let when = httpdate::parse_http_date(text).ok()?;
+    u64::try_from(when.duration_since(UNIX_EPOCH).ok()?.as_millis()).ok()
 }
 
 #[cfg(test)]
@@ -377,6 +347,16 @@ mod tests {
             http_date(1_764_302_706_789),
             "Fri, 28 Nov 2025 04:05:06 GMT"
         );
+        // Every month (a parser that only knew January once let a skewed clock go
+        // uncorrected).
+        assert_eq!(
+            parse_http_date("Mon, 30 Nov 2026 16:16:48 GMT"),
+            Some(1_796_055_408_000)
+        );
+        for month in 0..12u64 {
+            let ms = ms + month * 31 * 86_400_000;
+            assert_eq!(parse_http_date(&http_date(ms)), Some(ms));
+        }
         assert_eq!(parse_http_date("nonsense"), None);
     }
 
