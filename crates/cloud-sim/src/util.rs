@@ -1,4 +1,4 @@
-//! Small helpers: time formatting (ISO 8601, Go's RFC3339Nano) and path splitting.
+//! Small helpers: time formatting (alipan's ISO 8601, Go's RFC3339Nano) and path splitting.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -17,23 +17,12 @@ pub(crate) fn unix_after(t: SystemTime, d: Duration) -> u64 {
 /// Formats Unix seconds as ISO 8601 UTC with milliseconds, as alipan does
 /// (`2024-05-01T08:00:00.000Z`).
 pub(crate) fn iso8601(secs: u64) -> String {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    format!("{}.000Z", date_time(secs, 0))
 }
 
 /// Formats a time as Go's RFC3339Nano in a fixed UTC offset, as OpenList sends times:
 /// trailing zeros of the fraction trimmed (none when zero), `Z` for UTC, else `+08:00`.
 pub(crate) fn rfc3339_nano(secs: u64, nanos: u32, offset_minutes: i32) -> String {
-    let local = secs as i64 + i64::from(offset_minutes) * 60;
-    let (days, rem) = (local.div_euclid(86_400), local.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
     let fraction = if nanos == 0 {
         String::new()
     } else {
@@ -47,26 +36,29 @@ pub(crate) fn rfc3339_nano(secs: u64, nanos: u32, offset_minutes: i32) -> String
         let abs = offset_minutes.unsigned_abs();
         format!("{sign}{:02}:{:02}", abs / 60, abs % 60)
     };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{fraction}{zone}",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    format!("{}{fraction}{zone}", date_time(secs, offset_minutes))
 }
 
-/// Howard Hinnant's days-to-civil algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+/// Unix seconds as `YYYY-MM-DDTHH:MM:SS`, `offset_minutes` east of UTC (the `time` crate
+/// does the calendar; the layouts above are the providers' own).
+fn date_time(secs: u64, offset_minutes: i32) -> String {
+    let utc = i64::try_from(secs)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let t = match time::UtcOffset::from_whole_seconds(offset_minutes.saturating_mul(60)) {
+        Ok(offset) => utc.to_offset(offset),
+        Err(_) => utc,
+    };
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 /// Splits an absolute path into its non-empty segments; `None` when it is not absolute or

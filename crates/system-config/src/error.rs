@@ -193,8 +193,8 @@ impl Scrubber {
         if let Ok(parsed) = url::Url::parse(url) {
             if let Some(password) = parsed.password() {
                 secrets.push(password.to_owned());
-                if let Some(decoded) = percent_decode(password) {
-                    secrets.push(decoded);
+                if let Ok(decoded) = percent_encoding::percent_decode_str(password).decode_utf8() {
+                    secrets.push(decoded.into_owned());
                 }
             }
             for (k, v) in parsed.query_pairs() {
@@ -381,30 +381,6 @@ fn classify_text(
             message,
         }
     }
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%')
-            .then(|| bytes.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match escaped {
-            Some(byte) => {
-                out.push(byte);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! refused (`using relative path is not allowed`).
 
 use axum::http::{Method, header};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value};
 
 use crate::input::Input;
@@ -218,25 +219,29 @@ pub(crate) fn base(path: &str) -> String {
     }
 }
 
+/// What Go's `url.PathEscape` leaves as it is: unreserved characters and `$&+:=@`; `/`
+/// too, since [`escape_path`] escapes segment by segment and joins them with `/`.
+const GO_PATH_KEEP: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b':')
+    .remove(b'=')
+    .remove(b'@')
+    .remove(b'/');
+
 /// `utils.EncodePath(path, true)`: each segment through Go's `url.PathEscape`.
 pub(crate) fn escape_path(path: &str) -> String {
-    path.split('/')
-        .map(|seg| {
-            seg.bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                        char::from(b).to_string()
-                    }
-                    b'$' | b'&' | b'+' | b':' | b'=' | b'@' => char::from(b).to_string(),
-                    _ => format!("%{b:02X}"),
-                })
-                .collect::<String>()
-        })
-        .collect::<Vec<_>>()
-        .join("/")
+    utf8_percent_encode(path, GO_PATH_KEEP).to_string()
 }
 
-/// Go's `url.PathUnescape` (`+` stays `+`); `Err` carries Go's message.
+/// Go's `url.PathUnescape` (`+` stays `+`); `Err` carries Go's message. Written here, not
+/// on `percent_encoding::percent_decode_str`: that one passes an invalid escape (`%zz`)
+/// through, where Go — and so OpenList — refuses the request.
 pub(crate) fn path_unescape(s: &str) -> Result<String, String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -284,6 +289,8 @@ mod tests {
             escape_path("/电影/a b#?.mkv"),
             "/%E7%94%B5%E5%BD%B1/a%20b%23%3F.mkv"
         );
+        // Go's PathEscape keeps these.
+        assert_eq!(escape_path("/a$&+:=@~b;,"), "/a$&+:=@~b%3B%2C");
         assert_eq!(path_unescape("/a%20b+c").as_deref(), Ok("/a b+c"));
         assert!(path_unescape("/a%zz").is_err());
     }

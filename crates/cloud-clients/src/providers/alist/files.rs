@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use futures::stream::BoxStream;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Map;
 
 use super::api::{
@@ -20,6 +21,7 @@ use crate::storage::{
 };
 use crate::token::TokenAccessor;
 use crate::transport::paged;
+use crate::util::parse_timestamp;
 
 /// The folder of `path` (`/` for top-level items).
 fn parent_of(path: &str) -> String {
@@ -29,55 +31,18 @@ fn parent_of(path: &str) -> String {
     }
 }
 
-/// Unix seconds of an RFC 3339 time (`2024-05-17T13:47:55.4174917+08:00`, `…Z`).
-pub(crate) fn parse_time(text: &str) -> Option<i64> {
-    let num = |s: &str| s.parse::<i64>().ok();
-    let (date, rest) = text.split_once('T')?;
-    let mut parts = date.splitn(3, '-');
-    let (y, m, d) = (
-        num(parts.next()?)?,
-        num(parts.next()?)?,
-        num(parts.next()?)?,
-    );
-    let time = rest.get(..8)?;
-    let (h, mi, s) = (
-        num(time.get(..2)?)?,
-        num(time.get(3..5)?)?,
-        num(time.get(6..8)?)?,
-    );
-    let zone = rest
-        .get(8..)?
-        .trim_start_matches(|c: char| c == '.' || c.is_ascii_digit());
-    let offset = match zone {
-        "Z" | "z" | "" => 0,
-        z => {
-            let sign = if z.starts_with('-') { -1 } else { 1 };
-            let (zh, zm) = (num(z.get(1..3)?)?, num(z.get(4..6)?)?);
-            sign * (zh * 3600 + zm * 60)
-        }
-    };
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + h * 3600 + mi * 60 + s - offset)
-}
+/// Bytes kept as they are in a `/d` link path: RFC 3986's unreserved characters and `/`
+/// (every segment percent-encoded, as OpenList's `utils.EncodePath` does).
+const PATH_KEEP: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
 
 /// `path` with every segment percent-encoded, for a `/d` link.
 fn escape_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for byte in path.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                out.push(char::from(byte));
-            }
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
+    utf8_percent_encode(path, PATH_KEEP).to_string()
 }
 
 impl AlistClient {
@@ -94,7 +59,7 @@ impl AlistClient {
             },
             extension: if file { extension(&obj.name) } else { None },
             size: file.then_some(obj.size),
-            modified: parse_time(&obj.modified),
+            modified: parse_timestamp(&obj.modified),
             file_id: path.clone(),
             parent_id: Some(parent.to_owned()),
             name: obj.name,
@@ -292,13 +257,12 @@ mod tests {
 
     #[test]
     fn times_paths_and_escapes() {
-        assert_eq!(parse_time("1970-01-01T00:00:00Z"), Some(0));
+        // OpenList's times (Go's RFC 3339 with nanoseconds).
         assert_eq!(
-            parse_time("2024-05-17T13:47:55.4174917+08:00"),
+            parse_timestamp("2024-05-17T13:47:55.4174917+08:00"),
             Some(1_715_924_875)
         );
-        assert_eq!(parse_time("2024-05-17T05:47:55Z"), Some(1_715_924_875));
-        assert_eq!(parse_time("nonsense"), None);
+        assert_eq!(parse_timestamp("2024-05-17T05:47:55Z"), Some(1_715_924_875));
         assert_eq!(parent_of("/a/b.mkv"), "/a");
         assert_eq!(parent_of("/a"), "/");
         assert_eq!(escape_path("/a b/#1?.mkv"), "/a%20b/%231%3F.mkv");
