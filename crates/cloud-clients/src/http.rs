@@ -1,8 +1,11 @@
 //! The HTTP client every provider call goes through: one connection pool per process, a
-//! connect timeout and a total timeout on every API call — and, for transfers (download
-//! and upload bodies that may take hours), a second client on the same options with the
-//! connect timeout and an idle [`read_timeout`](HttpOptions::read_timeout) but no deadline
-//! on the whole body.
+//! connect timeout and a total timeout on every API call — and, for transfers (bodies that
+//! may take hours), two more clients on the same options with the connect timeout but no
+//! deadline on the whole body: downloads with an idle
+//! [`read_timeout`](HttpOptions::read_timeout), uploads with none (reqwest's read timeout
+//! runs from the moment a request is sent, so a body slower to send than it would fail);
+//! an upload is watched instead, and given up when its body stops moving for the same idle
+//! time (`transfer::sending`).
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -18,9 +21,9 @@ pub struct HttpOptions {
     /// Time allowed for a whole API call, answer included. Default 30 s. Not applied to
     /// transfer bodies.
     pub timeout: Duration,
-    /// Transfers: the longest silence allowed while reading an answer (a stalled
-    /// connection is given up after this and the transfer resumes on a new one).
-    /// Default 60 s.
+    /// Transfers: the longest silence allowed while reading a download, or while an
+    /// upload's body does not move (a stalled connection is given up after this and the
+    /// transfer resumes on a new one). Default 60 s.
     pub read_timeout: Duration,
     /// The `User-Agent` header.
     pub user_agent: String,
@@ -61,6 +64,7 @@ impl HttpOptions {
 pub struct HttpClient {
     client: reqwest::Client,
     transfer: reqwest::Client,
+    upload: reqwest::Client,
     options: HttpOptions,
 }
 
@@ -99,9 +103,15 @@ impl HttpClient {
             .user_agent(options.user_agent.clone())
             .build()
             .map_err(failed)?;
+        let upload = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .user_agent(options.user_agent.clone())
+            .build()
+            .map_err(failed)?;
         Ok(Self {
             client,
             transfer,
+            upload,
             options,
         })
     }
@@ -119,10 +129,17 @@ impl HttpClient {
         &self.client
     }
 
-    /// The client for transfer bodies: no deadline on the whole body, an idle read
-    /// timeout instead.
+    /// The client for downloads: no deadline on the whole body, an idle read timeout
+    /// instead.
     pub fn transfer(&self) -> &reqwest::Client {
         &self.transfer
+    }
+
+    /// The client for upload bodies: a connect timeout only. Requests on it must be
+    /// watched (the crate's uploads give up on a body that stops moving for
+    /// [`HttpOptions::read_timeout`]).
+    pub fn upload(&self) -> &reqwest::Client {
+        &self.upload
     }
 
     /// The options it was built with.

@@ -152,9 +152,6 @@ impl Harness for AlipanHarness {
     fn storage(&self) -> &dyn CloudStorage {
         &self.client
     }
-    fn uploads(&self) -> bool {
-        true
-    }
     fn seed_folder(&self, path: &str) {
         self.env
             .sim

@@ -35,10 +35,10 @@ pub trait Harness: Send + Sync {
     fn reports_usage(&self) -> bool {
         true
     }
-    /// Whether the client can upload yet (the others must say "unsupported"). By default:
-    /// 115 can (alipan's harness says so itself); OpenList cannot yet.
+    /// Whether the client can upload (one that cannot must say "unsupported"). Every
+    /// provider here can; a new one that cannot yet says so in its harness.
     fn uploads(&self) -> bool {
-        self.storage().storage_type() == "u115"
+        true
     }
     /// The stored config of the storage, read from the database.
     async fn stored_config(&self) -> anyhow::Result<Map<String, Value>>;

@@ -4,6 +4,7 @@
 mod alipan;
 mod alist;
 mod alist_processes;
+mod alist_upload;
 mod authed;
 mod common;
 mod conformance;

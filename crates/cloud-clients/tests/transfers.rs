@@ -37,6 +37,14 @@ struct Alipan {
 
 impl Alipan {
     async fn start(config: ConfigAlipan) -> anyhow::Result<Alipan> {
+        Self::start_with(
+            config,
+            HttpOptions::default().timeout(Duration::from_secs(2)),
+        )
+        .await
+    }
+
+    async fn start_with(config: ConfigAlipan, http: HttpOptions) -> anyhow::Result<Alipan> {
         let db = test_support::TestDb::sqlite()?;
         let sim = SimAlipan::start(ConfigAlipan {
             client_id: Some(APP.into()),
@@ -45,7 +53,7 @@ impl Alipan {
         .await?;
         sim.create_account(ACCOUNT);
         let storages = StorageHelper::new(SystemConfig::open(&db.url).await?);
-        let http = HttpClient::new(HttpOptions::default().timeout(Duration::from_secs(2)))?;
+        let http = HttpClient::new(http)?;
         let client = AlipanClient::with_http(
             &storages,
             // The default drive, which the simulator's helpers read.
@@ -292,6 +300,50 @@ async fn an_upload_that_outlives_its_access_token_refreshes_once_and_completes()
     let item = env.upload(&local, "slow.mkv", &env.options()).await?;
     assert_eq!(item.size, Some(bytes.len() as u64));
     assert_eq!(env.sim.account_stats(ACCOUNT).refreshes_ok, 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_slower_to_send_than_the_idle_timeout_arrives_and_a_stalled_one_is_given_up()
+-> anyhow::Result<()> {
+    // An idle timeout of 1 s: a part that takes 3 s to send must still arrive (it did not
+    // while the timeout ran from the start of the request), and one that stops moving is
+    // given up within seconds. Both are larger than what the socket buffers absorb.
+    let env = Alipan::start_with(
+        ConfigAlipan::default(),
+        HttpOptions::default()
+            .timeout(Duration::from_secs(2))
+            .read_timeout(Duration::from_secs(1)),
+    )
+    .await?;
+    let bytes = content(12 << 20, 20);
+    let local = env.local("slow-part.mkv", &bytes)?;
+    env.sim.set_transfer_rate(Some(4 << 20));
+    let item = env.upload(&local, "slow-part.mkv", &env.options()).await?;
+    assert_eq!(item.size, Some(bytes.len() as u64));
+    assert_eq!(
+        env.sim.stats().upload_bytes_received,
+        bytes.len() as u64,
+        "one part, sent once"
+    );
+
+    // 20 bytes a second: once the socket buffers are full the body stops moving; four
+    // attempts, then a clear error.
+    env.sim.set_transfer_rate(Some(20));
+    let stalled = env.local("stalled.mkv", &content(16 << 20, 21))?;
+    let started = std::time::Instant::now();
+    let err = env
+        .upload(&stalled, "stalled.mkv", &env.options())
+        .await
+        .expect_err("stalled");
+    env.sim.set_transfer_rate(None);
+    assert!(err.is_transient(), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("part 1 failed 4 times") && text.contains("stalled"),
+        "{text}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(40));
     Ok(())
 }
 

@@ -177,6 +177,12 @@ fn transfer_key(path: &str) -> Option<&'static str> {
     }
 }
 
+/// Whether the handler of `path` reads its request body itself, paced and cut under a
+/// [`Fault::CutBody`] (OpenList's stream upload), like the transfer paths.
+fn reads_own_body(path: &str) -> bool {
+    path == "/api/fs/put"
+}
+
 /// The counter key of a request: the route template when the path has parameters.
 fn counter_key(path: &str, template: Option<&str>) -> String {
     if let Some(key) = transfer_key(path) {
@@ -231,7 +237,7 @@ async fn sim_layer(
     let response = match fault {
         Fault::CutBody { after } => {
             let cut = crate::transfer::Cut { after, conn };
-            let response = if transfer.is_some() {
+            let response = if transfer.is_some() || reads_own_body(&path) {
                 // The transfer handlers cut their own bodies (and read the request's).
                 req.extensions_mut().insert(cut);
                 next.run(req).await

@@ -74,7 +74,8 @@ pub struct Stats {
     /// Requests to download links (`/__sim/dl/…`, the storage host) that carried an
     /// `Authorization` header: the client leaked its API token to the download host.
     pub download_authorization_leaks: u64,
-    /// Bytes of part bodies stored by the upload URLs (`PUT /__sim/up/…`).
+    /// Bytes of upload bodies stored: alipan part URLs (`PUT /__sim/up/…`), OpenList
+    /// `PUT /api/fs/put`.
     pub upload_bytes_received: u64,
     /// Parts stored by the upload URLs.
     pub upload_parts_received: u64,

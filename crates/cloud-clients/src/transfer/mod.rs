@@ -6,16 +6,21 @@
 //!   stopped, in a later process.
 //! * [`parts`]: cutting a file into parts within a provider's limits, read part by part.
 //! * [`local`]: the local file an upload reads, checked before anything is sent.
+//! * [`conflict`]: name conflicts for providers without a conflict mode of their own.
+//! * [`sending`]: upload bodies that count what the connection takes, and the watch that
+//!   gives up on a stalled one (uploads have no deadline).
 //!
 //! The public face is [`CloudStorage::download`](crate::CloudStorage::download) and
 //! [`CloudStorage::upload`](crate::CloudStorage::upload) with [`UploadOptions`],
 //! [`Conflict`] and [`UploadProgress`]; `docs/transfers.md` describes the guarantees.
 
+pub(crate) mod conflict;
 pub(crate) mod download;
 pub mod hash;
 pub(crate) mod local;
 pub(crate) mod parts;
 pub(crate) mod resume;
+pub(crate) mod sending;
 
 use std::path::PathBuf;
 

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -20,7 +20,7 @@ use super::bind::{self, join_base, path_unescape};
 use super::{STORAGE, fail, ok, with_storage};
 use crate::core::Core;
 use crate::input::Input;
-use crate::transfer::{Serve, Span, content_body, span};
+use crate::transfer::{Cut, Serve, Span, content_body, read_body_with, span};
 use crate::tree::{Content, SimFile};
 
 /// The message of a body shorter or longer than announced.
@@ -32,7 +32,12 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// `PUT /api/fs/put`: `File-Path` (URL-escaped), `As-Task`, `Overwrite`,
 /// `Last-Modified` (Unix milliseconds), `Content-Length` or `X-File-Size`.
-pub(super) async fn put(State(core): State<Arc<Core>>, headers: HeaderMap, body: Body) -> Response {
+pub(super) async fn put(
+    State(core): State<Arc<Core>>,
+    cut: Option<Extension<Cut>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let caller = match authenticate(&core, &headers) {
         Ok(c) => c,
         Err(answer) => return answer,
@@ -70,12 +75,17 @@ pub(super) async fn put(State(core): State<Arc<Core>>, headers: HeaderMap, body:
         (None, None) => None,
     };
     let modified_ms = header_str(&headers, "last-modified").and_then(|v| v.parse::<i64>().ok());
-    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
-        return fail(500, STREAM_INCOMPLETE);
-    };
-    if declared.is_some_and(|n| n != bytes.len() as u64) {
-        return fail(500, STREAM_INCOMPLETE);
+    // Paced to the transfer rate, and broken off under a cut fault, like every upload body.
+    let mut bytes = Vec::new();
+    let read = read_body_with(&core, body, u64::MAX, cut.map(|Extension(c)| c), |chunk| {
+        bytes.extend_from_slice(&chunk);
+    })
+    .await;
+    match read {
+        Ok(n) if declared.is_none_or(|d| d == n) => {}
+        _ => return fail(500, STREAM_INCOMPLETE),
     }
+    let received = bytes.len() as u64;
     let (dir, name) = (bind::parent(&path), bind::base(&path));
     let result = with_storage(&core, |tree, store, ids, now| {
         if let Some(existing) = tree.lookup(&path) {
@@ -90,7 +100,7 @@ pub(super) async fn put(State(core): State<Arc<Core>>, headers: HeaderMap, body:
         let parent = tree
             .mkdir_p(&dir, now, ids)
             .map_err(|_| (500, format!("failed to make dir [{dir}]: file exists")))?;
-        let id = tree.add_file(parent, &name, SimFile::bytes(bytes.to_vec()), now, ids);
+        let id = tree.add_file(parent, &name, SimFile::bytes(bytes), now, ids);
         if let Some(ms) = modified_ms.filter(|ms| *ms >= 0)
             && let Some(node) = tree.get_mut(id)
         {
@@ -99,12 +109,15 @@ pub(super) async fn put(State(core): State<Arc<Core>>, headers: HeaderMap, body:
         }
         Ok(())
     });
+    if matches!(result, Some(Ok(()))) {
+        core.state.lock().stats.upload_bytes_received += received;
+    }
     match result {
         Some(Ok(())) if as_task => ok(json!({"task": {
             "id": crate::token::random_string(21), "name": format!("upload {name} to [{dir}]"),
             "creator": caller.user.username, "creator_role": caller.user.role, "state": 2,
             "status": "", "progress": 100.0, "start_time": null, "end_time": null,
-            "total_bytes": bytes.len(), "error": "",
+            "total_bytes": received, "error": "",
         }})),
         Some(Ok(())) => ok(Value::Null),
         Some(Err((code, message))) => fail(code, &message),

@@ -15,6 +15,7 @@ use super::upload_session::{Upload, part_numbers, urls_of};
 use crate::error::{Error, ProviderErrorKind, Result};
 use crate::json::parse;
 use crate::storage::{CloudStorage, FileItem, join};
+use crate::transfer::conflict;
 use crate::transfer::hash::{proof_code, sha1_file, sha1_prefix};
 use crate::transfer::local::{finished, local_error, source_file};
 use crate::transfer::parts::{PartLimits, PartPlan, PartSlots, read_part, slotted};
@@ -41,15 +42,6 @@ impl AlipanClient {
         }
     }
 
-    fn taken(&self, operation: &str, path: &str) -> Error {
-        self.transport().refused(
-            operation,
-            ProviderErrorKind::AlreadyExists,
-            super::code::ALREADY_EXIST_FILE,
-            &format!("{path} exists (choose another name, or rename or overwrite)"),
-        )
-    }
-
     /// The upload behind [`CloudStorage::upload`].
     pub(crate) async fn upload_file(
         &self,
@@ -66,7 +58,13 @@ impl AlipanClient {
         let target = join(&folder.path, name);
         let replaced = match options.conflict {
             Conflict::Overwrite => match self.stat(&target).await? {
-                Some(old) if old.is_folder() => return Err(self.taken(operation, &target)),
+                Some(old) if old.is_folder() => {
+                    return Err(conflict::taken(
+                        self.transport(),
+                        super::code::ALREADY_EXIST_FILE,
+                        &target,
+                    ));
+                }
                 other => other,
             },
             _ => None,
@@ -102,7 +100,11 @@ impl AlipanClient {
                     .create_file(local, folder, &drive, name, size, &plan, options, progress)
                     .await?;
                 if created.exist == Some(true) {
-                    return Err(self.taken(operation, &target));
+                    return Err(conflict::taken(
+                        self.transport(),
+                        super::code::ALREADY_EXIST_FILE,
+                        &target,
+                    ));
                 }
                 let file_id = created.file_id.0.clone().unwrap_or_default();
                 let upload = Upload {

@@ -11,6 +11,7 @@ use super::api::{Created, PartNumber, UploadRequest, UploadedParts};
 use super::client::AlipanClient;
 use crate::error::{Error, Result};
 use crate::json::parse;
+use crate::transfer::sending::{Sent, answer_wait, bytes_body, watch};
 
 /// Attempts per part on a 5xx, a reset or a timeout.
 const PART_ATTEMPTS: u32 = 4;
@@ -169,24 +170,37 @@ impl AlipanClient {
     }
 
     async fn send_part(&self, url: &str, bytes: bytes::Bytes) -> Put {
-        // No Content-Type: the URL's signature does not cover one.
-        let answer = self
-            .transport()
-            .http()
-            .transfer()
-            .put(url)
-            .body(bytes)
-            .send()
-            .await;
-        let response = match answer {
-            Ok(response) => response,
-            Err(err) => return Put::Retry(crate::http::describe(err)),
+        // No Content-Type: the URL's signature does not cover one. On the upload client,
+        // watched: a part slower to send than the idle time is fine while it moves.
+        let http = self.transport().http();
+        let sent = Sent::default();
+        let len = bytes.len() as u64;
+        let put = async {
+            let response = http
+                .upload()
+                .put(url)
+                .header(reqwest::header::CONTENT_LENGTH, len)
+                .body(bytes_body(bytes, &sent))
+                .send()
+                .await?;
+            let status = response.status();
+            let body = if status.is_success() {
+                String::new()
+            } else {
+                response.text().await.unwrap_or_default()
+            };
+            Ok::<_, reqwest::Error>((status, body))
         };
-        let status = response.status();
+        let idle = http.options().read_timeout;
+        let (status, body) =
+            match watch(put, &sent, len, idle, answer_wait(idle, len), |_| {}).await {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(err)) => return Put::Retry(crate::http::describe(err)),
+                Err(stalled) => return Put::Retry(stalled),
+            };
         if status.is_success() {
             return Put::Stored;
         }
-        let body = response.text().await.unwrap_or_default();
         match status.as_u16() {
             409 if body.contains("PartAlreadyExist") => Put::Stored,
             403 if body.contains("expired") || body.contains("Expired") => Put::Expired,

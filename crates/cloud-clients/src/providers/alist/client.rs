@@ -180,12 +180,21 @@ impl AlistClient {
         body: &B,
     ) -> Result<Value> {
         let url = format!("{}{path}", self.server()?);
-        let call = || {
-            self.transport
-                .call(operation, |client| client.post(&url).json(body))
-        };
-        match call().await {
-            Err(err) if err.needs_login() && self.adopt_credentials().await? => call().await,
+        self.call(operation, |client| client.post(&url).json(body))
+            .await
+    }
+
+    /// The request `build` makes, sent with the session token; its `data`. A rejected
+    /// session logs in again once (for every process) and the request is built and sent
+    /// again.
+    pub(crate) async fn call<B>(&self, operation: &str, build: B) -> Result<Value>
+    where
+        B: Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync,
+    {
+        match self.transport.call(operation, &build).await {
+            Err(err) if err.needs_login() && self.adopt_credentials().await? => {
+                self.transport.call(operation, &build).await
+            }
             other => other,
         }
     }

@@ -40,8 +40,8 @@ const PATH_KEEP: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~')
     .remove(b'/');
 
-/// `path` with every segment percent-encoded, for a `/d` link.
-fn escape_path(path: &str) -> String {
+/// `path` with every segment percent-encoded, for a `/d` link or a `File-Path` header.
+pub(super) fn escape_path(path: &str) -> String {
     utf8_percent_encode(path, PATH_KEEP).to_string()
 }
 
@@ -218,6 +218,20 @@ impl CloudStorage for AlistClient {
     }
 
     /// Fetches the link without the API token: it may point at a third-party host.
+    /// One `PUT /api/fs/put` with the file streamed (see `upload.rs`): no instant upload and
+    /// no resume across restarts, which OpenList's API does not offer.
+    async fn upload(
+        &self,
+        local: &Path,
+        folder: &FileItem,
+        name: &str,
+        options: &crate::transfer::UploadOptions,
+        progress: crate::transfer::UploadProgress<'_>,
+    ) -> Result<FileItem> {
+        self.upload_file(local, folder, name, options, progress)
+            .await
+    }
+
     async fn download(&self, item: &FileItem, dest: &Path, progress: Progress<'_>) -> Result<u64> {
         self.transport()
             .download(item, dest, || self.download_url(item), progress)

@@ -36,6 +36,7 @@ mod api;
 mod client;
 mod error;
 mod files;
+mod upload;
 
 pub(crate) use client::REGISTRATION;
 pub use client::{AlistClient, AlistOptions};

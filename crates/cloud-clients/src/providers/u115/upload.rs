@@ -4,10 +4,9 @@
 //! Aliyun OSS multipart upload ([`super::oss`]) completed with 115's callback, whose answer
 //! is the new file. Sessions are kept for resuming after a restart (`ListParts`).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use futures::TryStreamExt as _;
 use sha1::{Digest as _, Sha1};
 
 use super::client::U115Client;
@@ -16,11 +15,12 @@ use super::oss::{Failure, Oss, xml::ListedPart};
 use super::upload_session::{Destination, Kept};
 use crate::error::{Error, ProviderErrorKind, Result};
 use crate::storage::{CloudStorage, FileItem, FileKind, join};
+use crate::transfer::conflict::{self, Target};
 use crate::transfer::hash::{sha1_file, sha1_prefix};
 use crate::transfer::local::{finished, local_error, source_file};
 use crate::transfer::parts::{PartLimits, PartPlan, read_range};
 use crate::transfer::resume::SessionStore;
-use crate::transfer::{Conflict, TransferPhase, UploadOptions, UploadProgress};
+use crate::transfer::{TransferPhase, UploadOptions, UploadProgress};
 
 /// OSS part limits: 100 KB to 5 GB, at most 10,000 parts; 16 MiB preferred (few requests;
 /// with the next part read while one is sent, memory stays at about two parts).
@@ -58,14 +58,6 @@ pub(super) fn stamp(path: &Path) -> Option<Stamp> {
         .map(|m| (m.len(), m.modified().ok()))
 }
 
-/// `stem(n).ext` for `name`.
-fn numbered(name: &str, n: u32) -> String {
-    match name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() => format!("{stem}({n}).{ext}"),
-        _ => format!("{name}({n})"),
-    }
-}
-
 /// Where an upload stands once its OSS session is open.
 pub(super) struct Open<'a> {
     pub oss: Oss<'a>,
@@ -76,24 +68,6 @@ pub(super) struct Open<'a> {
 }
 
 impl U115Client {
-    fn taken(&self, path: &str) -> Error {
-        self.transport().refused(
-            OPERATION,
-            ProviderErrorKind::AlreadyExists,
-            "exists",
-            &format!("{path} exists (choose another name, or rename or overwrite)"),
-        )
-    }
-
-    /// The first `stem(n).ext` not taken in `folder`.
-    async fn free_name(&self, folder: &FileItem, name: &str) -> Result<String> {
-        let names: HashSet<String> = self.list(folder).map_ok(|i| i.name).try_collect().await?;
-        (1..=10_000)
-            .map(|n| numbered(name, n))
-            .find(|candidate| !names.contains(candidate))
-            .ok_or_else(|| self.taken(&join(&folder.path, name)))
-    }
-
     /// The upload behind [`CloudStorage::upload`].
     pub(super) async fn upload_file(
         &self,
@@ -108,13 +82,15 @@ impl U115Client {
         let size = meta.len();
 
         // 115 has no name-conflict mode: the policy is applied here, before any byte goes.
-        let wanted = join(&folder.path, name);
-        let (chosen, replaced) = match (options.conflict, self.stat(&wanted).await?) {
-            (_, None) => (name.to_owned(), None),
-            (Conflict::Overwrite, Some(old)) if !old.is_folder() => (name.to_owned(), Some(old)),
-            (Conflict::Rename, Some(_)) => (self.free_name(folder, name).await?, None),
-            (_, Some(_)) => return Err(self.taken(&wanted)),
-        };
+        // (Overwrite uploads under `name`: 115 itself names the new file `name(1).ext` while
+        // the old one exists; `finish` puts it in place.)
+        let Target {
+            name: chosen,
+            replaced,
+        } = conflict::resolve(self, folder, name, options.conflict, || {
+            conflict::taken(self.transport(), "exists", &join(&folder.path, name))
+        })
+        .await?;
 
         let sessions = SessionStore::new(options.session_dir.clone());
         let key = SessionStore::key(
@@ -445,13 +421,6 @@ mod tests {
             hex::encode_upper(Sha1::digest(&big[7..big.len() - 1]))
         );
         Ok(())
-    }
-
-    #[test]
-    fn free_names_are_numbered_before_the_extension() {
-        assert_eq!(numbered("Dune.mkv", 1), "Dune(1).mkv");
-        assert_eq!(numbered("README", 2), "README(2)");
-        assert_eq!(numbered(".hidden", 1), ".hidden(1)");
     }
 
     #[test]

@@ -17,6 +17,9 @@ pub(crate) enum Failure {
     Api(Error),
 }
 
+/// How long the body of an error answer may take.
+const ERROR_BODY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The error document of a failed answer (its body read, at most what OSS sends).
 pub(super) async fn read_error(response: reqwest::Response) -> OssError {
     let status = response.status().as_u16();
@@ -25,7 +28,12 @@ pub(super) async fn read_error(response: reqwest::Response) -> OssError {
         .get("x-oss-request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let body = response.text().await.unwrap_or_default();
+    // A part's answer comes on the upload client, which has no deadline of its own.
+    let body = tokio::time::timeout(ERROR_BODY_WAIT, response.text())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
     xml::error(status, &body, request_id.as_deref())
 }
 

@@ -12,6 +12,7 @@
 //! failed request is repeated: finished parts are never sent again.
 
 mod failure;
+mod send;
 pub(crate) mod sign;
 mod url;
 pub(crate) mod xml;
@@ -25,8 +26,8 @@ use bytes::Bytes;
 use reqwest::Method;
 
 use self::failure::read_error;
+use self::send::Call;
 use self::sign::OssSecret;
-use self::url::object_url;
 use super::client::U115Client;
 
 /// Attempts of one request on a 5xx, a cut connection or a bad part checksum.
@@ -68,25 +69,6 @@ impl Credentials {
     }
 }
 
-/// A header value that HTTP libraries leave out of their `Debug` output. A value that is
-/// not a valid header (it never is: OSS issues ASCII) is sent empty and refused by OSS.
-fn sensitive(value: &str) -> reqwest::header::HeaderValue {
-    let mut value = reqwest::header::HeaderValue::from_str(value)
-        .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static(""));
-    value.set_sensitive(true);
-    value
-}
-
-/// One request: method, query and the `x-oss-*` headers beyond the token.
-struct Call<'a> {
-    method: Method,
-    query: Vec<(&'a str, Option<String>)>,
-    headers: Vec<(&'a str, String)>,
-    body: Bytes,
-    /// A part: sent on the transfer client (no deadline on the whole body).
-    transfer: bool,
-}
-
 /// The multipart upload of one object.
 #[derive(Debug)]
 pub(crate) struct Oss<'a> {
@@ -126,60 +108,6 @@ impl<'a> Oss<'a> {
         Ok(())
     }
 
-    /// Builds, signs and sends `call` once.
-    fn build(&self, call: &Call<'_>) -> reqwest::RequestBuilder {
-        let date = sign::http_date(self.now());
-        let mut headers: Vec<(&str, &str)> = call
-            .headers
-            .iter()
-            .map(|(name, value)| (*name, value.as_str()))
-            .collect();
-        headers.push(("x-oss-security-token", self.creds.security_token.secret()));
-        let query: Vec<(&str, Option<&str>)> = call
-            .query
-            .iter()
-            .map(|(name, value)| (*name, value.as_deref()))
-            .collect();
-        let authorization = sign::authorization(
-            &self.creds.access_key_id,
-            &self.creds.access_key_secret,
-            &sign::Request {
-                method: call.method.as_str(),
-                content_md5: "",
-                content_type: "",
-                date: &date,
-                oss_headers: &headers,
-                bucket: &self.bucket,
-                key: &self.key,
-                query: &query,
-            },
-        );
-        let http = self.client.transport().http();
-        let client = if call.transfer {
-            http.transfer()
-        } else {
-            http.client()
-        };
-        let mut request = client
-            .request(
-                call.method.clone(),
-                object_url(&self.creds.endpoint, &self.bucket, &self.key, &call.query),
-            )
-            .header(reqwest::header::DATE, date)
-            .header(
-                reqwest::header::AUTHORIZATION,
-                sensitive(authorization.secret()),
-            );
-        for (name, value) in headers {
-            request = if name == "x-oss-security-token" {
-                request.header(name, sensitive(value))
-            } else {
-                request.header(name, value)
-            };
-        }
-        request.body(call.body.clone())
-    }
-
     /// Sends `call` until it succeeds (2xx but 203) or fails for good; `check` looks at a
     /// successful answer and may ask for a retry (a part whose checksum is wrong).
     async fn request(
@@ -192,8 +120,8 @@ impl<'a> Oss<'a> {
             if self.creds.due(self.now()) {
                 self.renew().await?;
             }
-            let reason = match self.build(call).send().await {
-                Err(err) => crate::http::describe(err),
+            let reason = match self.send(call).await {
+                Err(reason) => reason,
                 Ok(response) if response.status().is_server_error() => {
                     format!("OSS answered HTTP {}", response.status())
                 }
@@ -471,7 +399,7 @@ mod against_the_simulator {
             body: Bytes::from(bytes.clone()),
             transfer: true,
         };
-        let (http, request) = oss.build(&call).build_split();
+        let (http, request) = oss.build_with_body(&call).build_split();
         let mut request = request?;
         let tampered = request
             .url()
@@ -482,7 +410,7 @@ mod against_the_simulator {
         assert_eq!(answer.status(), 403);
         assert_eq!(read_error(answer).await.code, "SignatureDoesNotMatch");
         // The same request untouched: stored.
-        let (http, request) = oss.build(&call).build_split();
+        let (http, request) = oss.build_with_body(&call).build_split();
         assert_eq!(http.execute(request?).await?.status(), 200);
         let stats = sim.stats();
         assert_eq!(stats.oss_signature_failures, 2);
