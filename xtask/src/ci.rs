@@ -96,6 +96,15 @@ pub fn run(args: Args) -> Result<()> {
                 .env("RUSTDOCFLAGS", "-D warnings"),
         )?;
     }
+    if !args.tests_only {
+        // The benchmarks, built with the bench profile (optimised): they must keep
+        // compiling, and some errors only an optimised build meets (a future nested deep
+        // enough to overflow the compiler's layout depth once inlined).
+        step(
+            "cargo bench --no-run",
+            cargo().args(["bench", "--workspace", "--no-run"]),
+        )?;
+    }
     // Build the tests before the server starts, so its lifetime covers only the run.
     step(
         "cargo test --no-run",

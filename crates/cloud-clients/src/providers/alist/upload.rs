@@ -131,8 +131,10 @@ impl AlistClient {
         loop {
             progress(TransferPhase::Sending, 0, size);
             let report = |done| progress(TransferPhase::Sending, done, size);
+            // Boxed: the call's future nests deep enough (token core, retries, transport)
+            // to overflow the compiler's layout depth in release builds inside `watch`.
             let answer = match watch(
-                self.call(OPERATION, build),
+                Box::pin(self.call(OPERATION, build)),
                 &sent,
                 size,
                 idle,
