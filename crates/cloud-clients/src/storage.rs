@@ -285,13 +285,15 @@ pub trait CloudStorage: Send + Sync + fmt::Debug {
 
     /// Uploads the local file `local` into `folder` as `name`; returns the new item.
     ///
-    /// The file is streamed part by part (memory stays at about one part), every request
-    /// takes a current token (an upload that outlives its access token refreshes once, in
-    /// the middle), content the provider already has is not sent again (instant upload,
-    /// where the provider offers it), and an interrupted upload started again with the same
-    /// file and destination sends only the parts the provider lacks. A missing or
-    /// unreadable local file fails before anything is created remotely. Providers that
-    /// cannot upload yet return [`Error::Unsupported`].
+    /// The file is streamed (part by part where the provider takes parts: memory stays at
+    /// about two parts), every request takes a current token (an upload that outlives its
+    /// access token refreshes once, in the middle), and a body that stops moving is given
+    /// up and sent again (uploads have no deadline; `HttpOptions::read_timeout` is the idle
+    /// limit). Where the provider's API allows it (115, alipan; not OpenList), content the
+    /// provider already has is not sent again (instant upload), and an interrupted upload
+    /// started again with the same file and destination sends only the parts the provider
+    /// lacks. A missing or unreadable local file fails before anything is created
+    /// remotely. Providers that cannot upload return [`Error::Unsupported`].
     async fn upload(
         &self,
         local: &Path,
